@@ -1,0 +1,54 @@
+"""The JSON API under /api/v1: bearer API keys for integrations, JSON errors throughout."""
+
+from collections.abc import Callable
+from functools import wraps
+
+from flask import Blueprint, Flask, g, request
+
+from cases.accounts import authenticate_api_key
+from cases.db import get_session, utcnow
+from cases.errors import ApiError
+from cases.extensions import csrf
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def api_key_required(scope: str | None = None) -> Callable:
+    """Authenticate `Authorization: Bearer <key>`; 401 for missing, unknown or revoked keys."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            token = bearer_token()
+            if token is None:
+                raise ApiError(401, "unauthorized", "Send an API key as 'Authorization: Bearer …'.")
+            session = get_session()
+            api_key = authenticate_api_key(session, key=token)
+            if api_key is None:
+                raise ApiError(401, "unauthorized", "The API key is unknown or revoked.")
+            if scope and scope not in api_key.scopes:
+                raise ApiError(403, "forbidden", f"This API key lacks the {scope!r} scope.")
+            api_key.last_used_at = utcnow()  # saved when the request commits a change
+            g.api_key = api_key
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+@bp.get("/me")
+@api_key_required()
+def me():
+    return {"name": g.api_key.name, "scopes": g.api_key.scopes, "prefix": g.api_key.prefix}
+
+
+def init_app(app: Flask) -> None:
+    csrf.exempt(bp)  # bearer keys, not cookies: nothing for a cross-site form to ride on
+    app.register_blueprint(bp)

@@ -1,0 +1,58 @@
+"""Configuration layers: these defaults → instance/config.py → environment → test overrides.
+
+The environment layer is Flask's `FLASK_*` prefix plus the unprefixed names operators expect
+(`DATABASE_URL`, `REDIS_URL`, `SECRET_KEY`), which win over the instance file.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from cases.db import sqlite_url
+
+DEFAULTS = {
+    "DATABASE_URL": None,  # None → SQLite at instance/docket.db
+    "REDIS_URL": None,  # None → jobs run in-process right after commit
+    "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": False,  # also set per request when served over HTTPS
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "WTF_CSRF_TIME_LIMIT": 3600 * 8,
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_LOCK_MINUTES": 15,
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_LOGIN": "20 per minute",
+    "RATELIMIT_PUBLIC": "10 per minute",
+    "PROXY_FIX_HOPS": 0,
+    "TRAIL_ORIGIN": "docket.example/trail",
+}
+
+UNPREFIXED_ENV = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
+
+
+def load_config(app: Flask, test_config: dict | None) -> None:
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    for name in UNPREFIXED_ENV:
+        if os.environ.get(name):
+            app.config[name] = os.environ[name]
+    app.config.from_prefixed_env()
+    if test_config:
+        app.config.update(test_config)
+    if not app.config.get("DATABASE_URL"):
+        app.config["DATABASE_URL"] = sqlite_url(app.instance_path)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path) / "secret_key")
+
+
+def _instance_secret(path: Path) -> str:
+    """Generate the secret once per deployment and keep it beside the database, never in code."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip()

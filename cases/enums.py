@@ -1,0 +1,129 @@
+"""Closed sets of names shared by the whole application.
+
+Pure ``StrEnum`` definitions with no imports beyond the standard library, so any layer (the
+workflow engine, the trail, services, views) can use them. A member compares equal to its string
+value, so values read from the database, TOML or JSON need no conversion before a comparison.
+"""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """A staff member's role (one per account). Appellants and reporters have none."""
+
+    admin = "admin"
+    lead = "lead"
+    reviewer = "reviewer"
+    child_safety = "child_safety"
+    auditor = "auditor"
+
+
+class Stage(StrEnum):
+    """The fixed phase every workflow state maps to (reports and queues group by it)."""
+
+    intake = "intake"
+    triage = "triage"
+    enforcement = "enforcement"
+    appeal = "appeal"
+    escalation = "escalation"
+    resolved = "resolved"
+
+
+class Permission(StrEnum):
+    """What a role may do; the role → permission table lives in `cases.security`."""
+
+    view_cases = "view_cases"
+    view_restricted = "view_restricted"
+    work_cases = "work_cases"
+    work_restricted = "work_restricted"
+    reassign_cases = "reassign_cases"
+    view_audit = "view_audit"
+    export_evidence = "export_evidence"
+    manage_users = "manage_users"
+    manage_api_keys = "manage_api_keys"
+    view_jobs = "view_jobs"
+
+
+class AccountEventType(StrEnum):
+    """What is recorded about staff accounts (who changed whom, and how)."""
+
+    created = "created"
+    role_changed = "role_changed"
+    login_succeeded = "login_succeeded"
+    login_failed = "login_failed"
+    locked = "locked"
+    deactivated = "deactivated"
+    api_key_created = "api_key_created"
+    api_key_revoked = "api_key_revoked"
+
+
+class ApiScope(StrEnum):
+    """What an integration's API key may do."""
+
+    detections_write = "detections:write"
+    cases_read = "cases:read"
+    cases_write = "cases:write"
+
+
+class SubjectKind(StrEnum):
+    """What a case can be about."""
+
+    account = "account"
+    safety_id = "safety_id"
+    api_key = "api_key"
+    app = "app"
+    conversation = "conversation"
+    content = "content"
+
+
+class ReportSource(StrEnum):
+    """Where an intake item came from."""
+
+    user_report = "user_report"
+    classifier = "classifier"
+    provider_notice = "provider_notice"
+    internal = "internal"
+
+
+class Restriction(StrEnum):
+    """Enforcement outcomes a decision can impose."""
+
+    warn = "warn"
+    content_removal = "content_removal"
+    feature_restriction = "feature_restriction"
+    temporary_suspension = "temporary_suspension"
+    termination = "termination"
+    api_key_revocation = "api_key_revocation"
+    no_action = "no_action"
+
+
+class AppellantKind(StrEnum):
+    """Who may appeal a decision."""
+
+    affected_user = "affected_user"
+    reporter = "reporter"
+
+
+class AppealOutcome(StrEnum):
+    """How an appeal ends (`omitted`: not examined, e.g. withdrawn or out of time)."""
+
+    upheld = "upheld"
+    partially_reversed = "partially_reversed"
+    reversed = "reversed"
+    omitted = "omitted"
+
+
+class HoldKind(StrEnum):
+    """Why evidence is kept beyond its retention."""
+
+    legal = "legal"
+    preservation = "preservation"
+
+
+class OutboxStatus(StrEnum):
+    """Where a side effect stands."""
+
+    pending = "pending"
+    dispatched = "dispatched"
+    done = "done"
+    failed = "failed"

@@ -1,0 +1,227 @@
+"""Working tables (DESIGN section 3). History lives in the evidence trail (`cases.trail.models`);
+these rows are the current state, kept for queries and queues."""
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from cases.db import UTCDateTime, utcnow
+
+
+def _time(*, nullable: bool = True, index: bool = False, default: bool = False) -> Any:
+    return Field(
+        default_factory=utcnow if default else (lambda: None),
+        sa_type=UTCDateTime(),
+        nullable=nullable,
+        index=index,
+    )
+
+
+def _json(default_factory=dict) -> Any:
+    return Field(default_factory=default_factory, sa_type=sa.JSON, nullable=False)
+
+
+class User(SQLModel, table=True):
+    """A staff account. Appellants and reporters never get one."""
+
+    __tablename__ = "staff_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True, index=True)
+    name: str = Field(default="", max_length=200)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(max_length=20)
+    active: bool = Field(default=True)
+    failed_logins: int = Field(default=0)
+    locked_until: datetime | None = _time()
+    last_login_at: datetime | None = _time()
+    created_at: datetime = _time(nullable=False, default=True)
+
+    # Flask-Login's protocol, spelled out so no mixin fights the pydantic model.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class AccountEvent(SQLModel, table=True):
+    """Who did what to a staff account (role changes, lockouts, keys). Insert-only."""
+
+    __tablename__ = "account_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int | None = Field(default=None, foreign_key="staff_user.id", index=True)
+    actor_id: int | None = Field(default=None, foreign_key="staff_user.id")
+    type: str = Field(max_length=40)
+    detail: dict = _json()
+    at: datetime = _time(nullable=False, default=True)
+
+
+class ApiKey(SQLModel, table=True):
+    """An integration's key; only its SHA-256 is stored (keys are random, not passwords)."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120, unique=True)
+    prefix: str = Field(max_length=16)
+    key_hash: str = Field(max_length=64, unique=True, index=True)
+    scopes: list = _json(list)
+    created_by_id: int | None = Field(default=None, foreign_key="staff_user.id")
+    created_at: datetime = _time(nullable=False, default=True)
+    last_used_at: datetime | None = _time()
+    revoked_at: datetime | None = _time()
+
+
+class Subject(SQLModel, table=True):
+    """Who or what cases are about: an account, API key, app, conversation or content item."""
+
+    __tablename__ = "subject"
+    __table_args__ = (sa.UniqueConstraint("kind", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    external_id: str = Field(max_length=200)
+    display: str | None = Field(default=None, max_length=200)
+    contact_email: str | None = Field(default=None, max_length=320)
+    created_at: datetime = _time(nullable=False, default=True)
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "case_file"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=32, unique=True, index=True)
+    subject_id: int = Field(foreign_key="subject.id", index=True)
+    workflow_name: str = Field(max_length=64)
+    workflow_version: int
+    workflow_digest: str = Field(max_length=64)
+    state: str = Field(max_length=64, index=True)
+    stage: str = Field(max_length=20, index=True)
+    queue: str | None = Field(default=None, max_length=64, index=True)
+    policy_clause: str | None = Field(default=None, max_length=64, index=True)
+    severity: int = Field(default=3)
+    priority: int = Field(default=0, index=True)
+    priority_band: str = Field(default="p3", max_length=4)
+    restricted: bool = Field(default=False, index=True)
+    report_count: int = Field(default=0)
+    reporter_count: int = Field(default=0)
+    assignee_id: int | None = Field(default=None, foreign_key="staff_user.id", index=True)
+    claim_expires_at: datetime | None = _time()
+    sla_due_at: datetime | None = _time(index=True)
+    sla_paused_at: datetime | None = _time()
+    sla_breached: bool = Field(default=False)
+    opened_at: datetime = _time(nullable=False, default=True)
+    updated_at: datetime = _time(nullable=False, default=True)
+    # When the case last entered each stage (DESIGN: timestamps per stage).
+    intake_at: datetime | None = _time()
+    triage_at: datetime | None = _time()
+    enforcement_at: datetime | None = _time()
+    appeal_at: datetime | None = _time()
+    escalation_at: datetime | None = _time()
+    resolved_at: datetime | None = _time()
+
+
+class Report(SQLModel, table=True):
+    """One intake item, its raw payload kept verbatim with its SHA-256."""
+
+    __tablename__ = "report"
+    __table_args__ = (sa.UniqueConstraint("api_key_id", "idempotency_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    source: str = Field(max_length=20)
+    source_name: str | None = Field(default=None, max_length=120)
+    policy_clause: str | None = Field(default=None, max_length=64)
+    location: str | None = Field(default=None, max_length=2000)
+    explanation: str | None = Field(default=None)
+    reporter_name: str | None = Field(default=None, max_length=200)
+    reporter_email: str | None = Field(default=None, max_length=320)
+    good_faith: bool = Field(default=False)
+    lacks_notice_contact: bool = Field(default=False)
+    raw_payload: str = Field(sa_type=sa.Text)
+    payload_sha256: str = Field(max_length=64)
+    api_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    received_at: datetime = _time(nullable=False, default=True)
+
+
+class Decision(SQLModel, table=True):
+    """An enforcement or no-action decision with its statement of reasons (DSA Art. 17)."""
+
+    __tablename__ = "decision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    author_id: int | None = Field(default=None, foreign_key="staff_user.id")
+    policy_clause: str = Field(max_length=64)
+    restriction: str = Field(max_length=32)
+    duration_days: int | None = None
+    territorial_scope: list = _json(list)
+    automated_detection: bool = Field(default=False)
+    automated_decision: bool = Field(default=False)
+    facts: str = Field(default="", sa_type=sa.Text)
+    ground: str = Field(default="", sa_type=sa.Text)
+    redress: str = Field(default="", sa_type=sa.Text)
+    decided_at: datetime = _time(nullable=False, default=True)
+
+
+class Appeal(SQLModel, table=True):
+    __tablename__ = "appeal"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    decision_id: int = Field(foreign_key="decision.id")
+    appellant: str = Field(max_length=20)
+    grounds: str = Field(sa_type=sa.Text)
+    filed_at: datetime = _time(nullable=False, default=True)
+    window_closes_at: datetime = _time(nullable=False)
+    reviewer_id: int | None = Field(default=None, foreign_key="staff_user.id")
+    outcome: str | None = Field(default=None, max_length=24)
+    decided_at: datetime | None = _time()
+
+
+class Hold(SQLModel, table=True):
+    """Legal or preservation hold: erasure skips held cases. Extended, never shortened."""
+
+    __tablename__ = "hold"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    kind: str = Field(max_length=20)
+    reason: str = Field(sa_type=sa.Text)
+    placed_by_id: int | None = Field(default=None, foreign_key="staff_user.id")
+    placed_at: datetime = _time(nullable=False, default=True)
+    until: datetime = _time(nullable=False)
+
+
+class Outbox(SQLModel, table=True):
+    """A side effect to run after commit, written in the same transaction as the change."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=64)
+    queue: str = Field(default="default", max_length=20)
+    args: dict = _json()
+    case_id: int | None = Field(default=None, foreign_key="case_file.id", index=True)
+    status: str = Field(default="pending", max_length=12, index=True)
+    attempts: int = Field(default=0)
+    max_attempts: int = Field(default=5)
+    available_at: datetime = _time(nullable=False, default=True)
+    dispatched_at: datetime | None = _time()
+    done_at: datetime | None = _time()
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = _time(nullable=False, default=True)

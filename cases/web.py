@@ -1,0 +1,103 @@
+"""The HTML shell: security headers, HTTPS-aware cookies, login loading, home page."""
+
+from flask import Blueprint, Flask, abort, current_app, render_template, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from cases.db import get_session
+from cases.enums import Permission
+from cases.extensions import login_manager
+from cases.models import User
+from cases.security import has_permission
+
+bp = Blueprint("web", __name__)
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+
+
+class HttpsAwareSessionInterface(SecureCookieSessionInterface):
+    """Mark the session cookie Secure whenever the request itself came over HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
+
+
+@bp.get("/")
+def home():
+    return render_template("home.html")
+
+
+@bp.get("/healthz")
+def healthz():
+    return {"status": "ok"}
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    user = get_session().get(User, int(user_id))
+    return user if user and user.active else None
+
+
+def can(permission: str) -> bool:
+    """Template helper: does the signed-in staff member hold `permission`?"""
+    return current_user.is_authenticated and has_permission(
+        current_user.role, Permission(permission)
+    )
+
+
+# (label, endpoint, permission): shown when the endpoint exists and the role holds the permission.
+NAVIGATION = (
+    ("Queues", "queues.index", Permission.view_cases),
+    ("Search", "queues.search", Permission.view_cases),
+    ("Audit", "audit.index", Permission.view_audit),
+    ("Users", "admin.users", Permission.manage_users),
+    ("Jobs", "admin.jobs", Permission.view_jobs),
+)
+
+
+def nav_items() -> list[tuple[str, str]]:
+    return [
+        (label, endpoint)
+        for label, endpoint, permission in NAVIGATION
+        if endpoint in current_app.view_functions and can(permission)
+    ]
+
+
+def reject_oversized_bodies() -> None:
+    """Refuse by declared length before any view runs, so no endpoint reads half a body."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if limit and request.content_length and request.content_length > limit:
+        abort(413)
+
+
+def set_security_headers(response):
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    # Status links carry private tokens in the path: never send them to another site. Same-origin
+    # referrers stay, because Flask-WTF checks the Referer of HTTPS form posts.
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    if app.config["PROXY_FIX_HOPS"]:
+        hops = int(app.config["PROXY_FIX_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    app.session_interface = HttpsAwareSessionInterface()
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+    app.before_request(reject_oversized_bodies)
+    app.after_request(set_security_headers)
+    app.jinja_env.globals.update(can=can, nav_items=nav_items)
+    app.register_blueprint(bp)

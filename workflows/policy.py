@@ -1,0 +1,238 @@
+"""The policy taxonomy: the usage-policy clauses the operator enforces, grouped as the policies
+group them, each with a default severity, the workflow a case about it opens in and its DSA
+statement category; plus the mapping from OpenAI moderation categories to clauses.
+
+Data, like the workflows: ``definitions/policy.toml``, validated as a whole on load (every problem
+reported at once, as a ``DefinitionError``). Pure Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Final
+
+from workflows.engine import POLICY_FILENAME, SHIPPED_DIR, DefinitionError, TomlTable
+
+SHIPPED_POLICY: Final = SHIPPED_DIR / POLICY_FILENAME
+
+SEVERITIES: Final = range(1, 5)
+"""1 is the most severe, 4 the least (the same direction as priorities p1..p4)."""
+
+
+class ModerationCategory(StrEnum):
+    """The categories of the OpenAI moderation endpoint (``omni-moderation``)."""
+
+    harassment = "harassment"
+    harassment_threatening = "harassment/threatening"
+    hate = "hate"
+    hate_threatening = "hate/threatening"
+    illicit = "illicit"
+    illicit_violent = "illicit/violent"
+    self_harm = "self-harm"
+    self_harm_intent = "self-harm/intent"
+    self_harm_instructions = "self-harm/instructions"
+    sexual = "sexual"
+    sexual_minors = "sexual/minors"
+    violence = "violence"
+    violence_graphic = "violence/graphic"
+
+
+# The DSA Transparency Database's STATEMENT_CATEGORY keys (its `category` field).
+DSA_STATEMENT_CATEGORIES: Final = (
+    "STATEMENT_CATEGORY_ANIMAL_WELFARE",
+    "STATEMENT_CATEGORY_CONSUMER_INFORMATION",
+    "STATEMENT_CATEGORY_CYBER_VIOLENCE",
+    "STATEMENT_CATEGORY_CYBER_VIOLENCE_AGAINST_WOMEN",
+    "STATEMENT_CATEGORY_DATA_PROTECTION_AND_PRIVACY_VIOLATIONS",
+    "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH",
+    "STATEMENT_CATEGORY_INTELLECTUAL_PROPERTY_INFRINGEMENTS",
+    "STATEMENT_CATEGORY_NEGATIVE_EFFECTS_ON_CIVIC_DISCOURSE_OR_ELECTIONS",
+    "STATEMENT_CATEGORY_NOT_SPECIFIED_NOTICE",
+    "STATEMENT_CATEGORY_OTHER_VIOLATION_TC",
+    "STATEMENT_CATEGORY_PROTECTION_OF_MINORS",
+    "STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY",
+    "STATEMENT_CATEGORY_SCAMS_AND_FRAUD",
+    "STATEMENT_CATEGORY_SELF_HARM",
+    "STATEMENT_CATEGORY_UNSAFE_AND_PROHIBITED_PRODUCTS",
+    "STATEMENT_CATEGORY_VIOLENCE",
+)
+
+_GROUP_ID = re.compile(r"[a-z][a-z0-9_]*\Z")
+
+
+@dataclass(frozen=True)
+class Clause:
+    id: str
+    group: str
+    label: str
+    description: str
+    """Plain words for the public report form."""
+    severity: int
+    workflow: str
+    dsa_category: str
+
+
+@dataclass(frozen=True)
+class PolicyGroup:
+    id: str
+    label: str
+    description: str
+    clauses: tuple[Clause, ...]
+
+
+@dataclass(frozen=True)
+class Policy:
+    version: int
+    label: str
+    source_url: str
+    groups: tuple[PolicyGroup, ...]
+    moderation: Mapping[ModerationCategory, tuple[str, ...]]
+    digest: str
+
+    @property
+    def clauses(self) -> tuple[Clause, ...]:
+        return tuple(c for g in self.groups for c in g.clauses)
+
+    def clause(self, clause_id: str) -> Clause:
+        for clause in self.clauses:
+            if clause.id == clause_id:
+                return clause
+        raise KeyError(f"unknown policy clause {clause_id!r}")
+
+    def clauses_for_moderation(self, category: ModerationCategory | str) -> list[Clause]:
+        """The clauses a detection in ``category`` may breach, the default one first."""
+        return [self.clause(c) for c in self.moderation[ModerationCategory(category)]]
+
+
+def _parse_clause(
+    raw: object, *, group: str, where: str, workflows: Collection[str], problems: list[str]
+) -> Clause | None:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: group {group!r}: every clause must be a table")
+        return None
+    name = raw.get("id") if isinstance(raw.get("id"), str) else "?"
+    table = TomlTable(raw, where=f"{where}: clause {name!r}", problems=problems)
+    clause = Clause(
+        id=table.get("id", str),
+        group=group,
+        label=table.get("label", str),
+        description=table.get("description", str),
+        severity=table.get("severity", int),
+        workflow=table.get("workflow", str),
+        dsa_category=table.get("dsa_category", str),
+    )
+    table.finish()
+    prefix, _, rest = (clause.id or "").partition(".")
+    if clause.id is not None and (prefix != group or not _GROUP_ID.match(rest)):
+        table.problem(f"clause ids must read '{group}.<name>' (lower-case letters, digits, _)")
+    if clause.severity is not None and clause.severity not in SEVERITIES:
+        table.problem(f"severity {clause.severity} is not between 1 and 4")
+    if clause.workflow is not None and clause.workflow not in workflows:
+        table.problem(f"unknown workflow {clause.workflow!r}")
+    if clause.dsa_category is not None and clause.dsa_category not in DSA_STATEMENT_CATEGORIES:
+        table.problem(f"unknown DSA statement category {clause.dsa_category!r}")
+    return clause
+
+
+def _parse_group(
+    raw: object, *, where: str, workflows: Collection[str], problems: list[str]
+) -> PolicyGroup | None:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: every group must be a table")
+        return None
+    name = raw.get("id") if isinstance(raw.get("id"), str) else "?"
+    table = TomlTable(raw, where=f"{where}: group {name!r}", problems=problems)
+    group_id = table.get("id", str)
+    if group_id is not None and not _GROUP_ID.match(group_id):
+        table.problem("group ids must be lower-case letters, digits and underscores")
+    group = PolicyGroup(
+        id=group_id,
+        label=table.get("label", str),
+        description=table.get("description", str),
+        clauses=tuple(
+            c
+            for raw_clause in table.get("clauses", list) or ()
+            if (
+                c := _parse_clause(
+                    raw_clause, group=name, where=where, workflows=workflows, problems=problems
+                )
+            )
+            is not None
+        ),
+    )
+    table.finish()
+    return group
+
+
+def _parse_moderation(
+    table: TomlTable, raw: Mapping[str, object], clause_ids: Collection[str]
+) -> dict[ModerationCategory, tuple[str, ...]]:
+    mapping: dict[ModerationCategory, tuple[str, ...]] = {}
+    for key, clauses in raw.items():
+        category = table.enum_member(key, ModerationCategory, what="moderation category")
+        if (
+            not isinstance(clauses, list)
+            or not clauses
+            or not all(isinstance(c, str) for c in clauses)
+        ):
+            table.problem(f"moderation category {key!r} must map to a non-empty array of clauses")
+            continue
+        for unknown in (c for c in clauses if c not in clause_ids):
+            table.problem(f"moderation category {key!r} maps to unknown clause {unknown!r}")
+        if category is not None:
+            mapping[category] = tuple(clauses)
+    for category in ModerationCategory:
+        if category not in raw:
+            table.problem(f"moderation category {category.value!r} is not mapped to any clause")
+    return mapping
+
+
+def parse_policy(text: str, *, source: str = "<string>", workflows: Collection[str]) -> Policy:
+    """Parse and validate a taxonomy; ``workflows`` are the names a clause may open in."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DefinitionError([f"{source}: TOML syntax error: {exc}"]) from None
+    problems: list[str] = []
+    top = TomlTable(data, where=source, problems=problems)
+    version = top.get("version", int)
+    label = top.get("label", str)
+    source_url = top.get("source_url", str)
+    groups = tuple(
+        g
+        for raw in top.get("groups", list) or ()
+        if (g := _parse_group(raw, where=source, workflows=workflows, problems=problems))
+        is not None
+    )
+    clause_ids = [c.id for g in groups for c in g.clauses]
+    for kind, ids in (("group", [g.id for g in groups]), ("clause", clause_ids)):
+        for duplicate in sorted({i for i in ids if i is not None and ids.count(i) > 1}):
+            top.problem(f"duplicate {kind} id {duplicate!r}")
+    moderation = _parse_moderation(top, top.get("moderation", dict) or {}, clause_ids)
+    top.finish()
+    if problems:
+        raise DefinitionError(problems)
+    return Policy(
+        version=version,
+        label=label,
+        source_url=source_url,
+        groups=groups,
+        moderation=MappingProxyType(moderation),
+        digest=hashlib.sha256(text.encode()).hexdigest(),
+    )
+
+
+def load_policy(path: Path | str, *, workflows: Collection[str]) -> Policy:
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DefinitionError([f"{path}: cannot read: {exc}"]) from None
+    return parse_policy(text, source=str(path), workflows=workflows)
