@@ -7,7 +7,20 @@ from flask import Flask
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: configuration layers, database, security, blueprints and CLI."""
-    from cases import admin_views, api, auth_views, cli, config, db, errors, web
+    from cases import (
+        admin_views,
+        api,
+        auth_views,
+        cli,
+        config,
+        db,
+        definitions,
+        errors,
+        evidence,
+        outbox,
+        web,
+        worker,
+    )
     from cases.extensions import csrf, limiter
 
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
@@ -30,4 +43,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(admin_views.bp)
     api.init_app(app)
     cli.init_app(app)
+    outbox.init_app(app)
+    worker.init_app(app)
+    evidence.init_app(app)
+    definitions.init_app(app)
     return app

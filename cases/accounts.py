@@ -5,10 +5,10 @@ from datetime import datetime, timedelta
 from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, select
 
-from cases.db import utcnow
 from cases.enums import AccountEventType, ApiScope, Role
 from cases.models import AccountEvent, ApiKey, User
 from cases.security import check_password, hash_api_key, hash_password, new_api_key
+from cases.sqltypes import utcnow
 
 MIN_PASSWORD_LENGTH = 10
 # Compared against when the email is unknown, so a miss costs what a hit costs.

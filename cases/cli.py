@@ -8,10 +8,12 @@ from cases import migrate
 from cases.accounts import AccountError, create_api_key, create_user
 from cases.db import get_engine, session_scope
 from cases.enums import ApiScope, Role
+from cases.transitions import sweep
 
 db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
 users_cli = AppGroup("users", help="Staff accounts.")
 keys_cli = AppGroup("api-keys", help="API keys for integrations.")
+sla_cli = AppGroup("sla", help="Service-level timers.")
 
 
 @db_cli.command("upgrade")
@@ -62,6 +64,15 @@ def api_keys_create(name: str, scopes: tuple[str, ...]) -> None:
         click.echo(key)
 
 
+@sla_cli.command("sweep")
+def sla_sweep() -> None:
+    """Record SLA breaches (escalating where the workflow says) and fire due system transitions."""
+    with session_scope() as session:
+        changed = sweep(session)
+        session.commit()
+    click.echo(f"{changed} case(s) changed")
+
+
 @click.command("demo")
 def demo_command() -> None:
     """Seed demo data (one user per role, realistic cases); safe to run twice."""
@@ -74,5 +85,5 @@ def demo_command() -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (db_cli, users_cli, keys_cli, demo_command):
+    for command in (db_cli, users_cli, keys_cli, sla_cli, demo_command):
         app.cli.add_command(command)

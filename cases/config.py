@@ -29,6 +29,11 @@ DEFAULTS = {
     "RATELIMIT_PUBLIC": "10 per minute",
     "PROXY_FIX_HOPS": 0,
     "TRAIL_ORIGIN": "docket.example/trail",
+    "JOB_MODULES": ["cases.jobs", "cases.case_jobs"],  # imported at start so web and workers know every job
+    "JOB_QUEUE_PREFIX": "",  # prepended to RQ queues, job ids, worker names, scheduler locks
+    "JOB_TIMEOUT": 180,  # seconds before RQ kills a job; keep below OUTBOX_ACK_TIMEOUT
+    "OUTBOX_ACK_TIMEOUT": 300,  # seconds a dispatched job may stay undone before the relay resends
+    "PERIODIC_SECONDS": {},  # interval overrides by periodic task name; 0 disables a task
 }
 
 UNPREFIXED_ENV = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")

@@ -10,7 +10,6 @@ COMMITTED and locks rows explicitly.
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g, has_request_context, request
@@ -19,30 +18,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 EXTENSION = "docket.db"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(sa.types.TypeDecorator):
-    """Aware UTC datetimes on both engines (SQLite drops the zone; we put it back)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime refused: store aware UTC times")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def sqlite_url(instance_path: str) -> str:

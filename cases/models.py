@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from cases.db import UTCDateTime, utcnow
+from cases.sqltypes import UTCDateTime, utcnow
 
 
 def _time(*, nullable: bool = True, index: bool = False, default: bool = False) -> Any:
@@ -122,6 +122,8 @@ class Case(SQLModel, table=True):
     claim_expires_at: datetime | None = _time()
     sla_due_at: datetime | None = _time(index=True)
     sla_paused_at: datetime | None = _time()
+    # Time left on the clock when it paused (the case waits on the end user); resumed from.
+    sla_remaining_seconds: int | None = None
     sla_breached: bool = Field(default=False)
     opened_at: datetime = _time(nullable=False, default=True)
     updated_at: datetime = _time(nullable=False, default=True)
@@ -138,7 +140,6 @@ class Report(SQLModel, table=True):
     """One intake item, its raw payload kept verbatim with its SHA-256."""
 
     __tablename__ = "report"
-    __table_args__ = (sa.UniqueConstraint("api_key_id", "idempotency_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case_file.id", index=True)
@@ -149,12 +150,17 @@ class Report(SQLModel, table=True):
     explanation: str | None = Field(default=None)
     reporter_name: str | None = Field(default=None, max_length=200)
     reporter_email: str | None = Field(default=None, max_length=320)
+    # Who reported, for counting distinct reporters: an email, an integration, or the report.
+    reporter_key: str = Field(default="", max_length=400, index=True)
+    content_ref: str | None = Field(default=None, max_length=400)
+    # Moderation scores in basis points (0–10000), by category, for the case page's chart.
+    moderation_scores: dict = _json()
+    occurred_at: datetime | None = _time()
     good_faith: bool = Field(default=False)
     lacks_notice_contact: bool = Field(default=False)
     raw_payload: str = Field(sa_type=sa.Text)
     payload_sha256: str = Field(max_length=64)
     api_key_id: int | None = Field(default=None, foreign_key="api_key.id")
-    idempotency_key: str | None = Field(default=None, max_length=200)
     received_at: datetime = _time(nullable=False, default=True)
 
 
@@ -224,4 +230,46 @@ class Outbox(SQLModel, table=True):
     dispatched_at: datetime | None = _time()
     done_at: datetime | None = _time()
     last_error: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = _time(nullable=False, default=True)
+
+
+class WorkflowDefinition(SQLModel, table=True):
+    """Every workflow definition a case has run on, verbatim: in-flight cases keep their version
+    when the file changes, because their transitions are checked against this text."""
+
+    __tablename__ = "workflow_definition"
+
+    digest: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=64, index=True)
+    version: int
+    source: str = Field(sa_type=sa.Text)
+    registered_at: datetime = _time(nullable=False, default=True)
+
+
+class PendingApproval(SQLModel, table=True):
+    """A transition that needs a second person: requested by one, fired when another approves."""
+
+    __tablename__ = "pending_approval"
+    __table_args__ = (sa.UniqueConstraint("case_id", "transition"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    transition: str = Field(max_length=64)
+    requested_by_id: int = Field(foreign_key="staff_user.id")
+    fields: dict = _json()
+    requested_at: datetime = _time(nullable=False, default=True)
+
+
+class IdempotentResponse(SQLModel, table=True):
+    """The response first given to an API request with an Idempotency-Key, replayed on repeats."""
+
+    __tablename__ = "idempotent_response"
+    __table_args__ = (sa.UniqueConstraint("api_key_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    api_key_id: int = Field(foreign_key="api_key.id")
+    key: str = Field(max_length=200)
+    request_sha256: str = Field(max_length=64)
+    status: int
+    body: dict = _json()
     created_at: datetime = _time(nullable=False, default=True)

@@ -8,7 +8,7 @@ Create Date: ${create_date}
 import sqlalchemy as sa
 import sqlmodel
 
-import cases.db
+import cases.sqltypes
 from alembic import op
 ${imports if imports else ""}
 

@@ -6,7 +6,7 @@ from sqlmodel import Session
 
 from cases.accounts import create_api_key, create_user
 from cases.enums import ApiScope, Role
-from cases.models import ApiKey, User
+from cases.models import ApiKey, Case, Subject, User
 
 PASSWORD = "correct horse battery staple"
 _counter = itertools.count(1)
@@ -23,3 +23,32 @@ def make_api_key(session: Session, *, scopes: list[str] | None = None) -> tuple[
         name=f"integration-{next(_counter)}",
         scopes=scopes if scopes is not None else [s.value for s in ApiScope],
     )
+
+
+def make_case(
+    session: Session,
+    *,
+    workflow: str = "standard",
+    state: str = "new",
+    stage: str = "intake",
+    restricted: bool = False,
+    subject_id: str | None = None,
+) -> Case:
+    """A case row as intake would open it (for tests of lower layers; intake has its own)."""
+    number = next(_counter)
+    subject = Subject(kind="account", external_id=subject_id or f"user-{number}")
+    session.add(subject)
+    session.flush()
+    case = Case(
+        reference=f"DK-2026-{number:06d}",
+        subject_id=subject.id,
+        workflow_name=workflow,
+        workflow_version=1,
+        workflow_digest="0" * 64,
+        state=state,
+        stage=stage,
+        restricted=restricted,
+    )
+    session.add(case)
+    session.flush()
+    return case

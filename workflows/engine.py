@@ -40,6 +40,7 @@ KNOWN_GUARDS: Final = frozenset(
         "appeal_window_closed",
         "not_decision_author",
         "claimed_by_actor",
+        "sla_breached",
     }
 )
 KNOWN_JOBS: Final = frozenset(

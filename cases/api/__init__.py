@@ -4,11 +4,15 @@ from collections.abc import Callable
 from functools import wraps
 
 from flask import Blueprint, Flask, g, request
+from flask_login import current_user
 
 from cases.accounts import authenticate_api_key
-from cases.db import get_session, utcnow
+from cases.db import get_session
+from cases.enums import Permission
 from cases.errors import ApiError
 from cases.extensions import csrf
+from cases.security import has_permission
+from cases.sqltypes import utcnow
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -43,6 +47,16 @@ def api_key_required(scope: str | None = None) -> Callable:
     return decorator
 
 
+def current_viewer(scope: str):
+    """The caller: an API key holding `scope`, or a signed-in staff member (session cookie)."""
+    if bearer_token() is None and current_user.is_authenticated:
+        if not has_permission(current_user.role, Permission.view_cases):
+            raise ApiError(403, "forbidden", "Your role may not view cases.")
+        return current_user._get_current_object()
+    api_key_required(scope)(lambda: None)()
+    return g.api_key
+
+
 @bp.get("/me")
 @api_key_required()
 def me():
@@ -50,5 +64,7 @@ def me():
 
 
 def init_app(app: Flask) -> None:
+    from cases.api import log  # noqa: F401  (registers its routes on bp)
+
     csrf.exempt(bp)  # bearer keys, not cookies: nothing for a cross-site form to ride on
     app.register_blueprint(bp)

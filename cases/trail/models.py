@@ -7,11 +7,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from cases.db import UTCDateTime, utcnow
+from cases.sqltypes import UTCDateTime, utcnow
 
 
 class CaseEvent(SQLModel, table=True):
-    """One link of a case's hash chain; `header` holds the exact canonical bytes that were hashed."""
+    """One link of a case's hash chain; `header` holds the exact canonical bytes hashed."""
 
     __tablename__ = "case_event"
     __table_args__ = (

@@ -58,7 +58,7 @@ def test_lock_expires(session, reviewer):
     from datetime import timedelta
 
     from cases.accounts import LoginRefused
-    from cases.db import utcnow
+    from cases.sqltypes import utcnow
 
     now = utcnow()
     for _ in range(2):

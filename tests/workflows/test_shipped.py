@@ -41,6 +41,7 @@ MATRIX = {
         "dismiss": CASEWORKERS,
         "send_to_enforcement": CASEWORKERS,
         "escalate": CASEWORKERS,
+        "escalate_on_sla_breach": {SYSTEM},
         "send_back_to_triage": LEADS,
         "send_back_to_enforcement": LEADS,
         "decide": CASEWORKERS,

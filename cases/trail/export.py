@@ -1,0 +1,98 @@
+"""Writing a case's evidence bundle (no Flask). The layout and its verifier: `bundle.py`,
+`verify.py`."""
+
+import json
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from cases.enums import EventType
+from cases.sqltypes import utcnow
+from cases.trail.blobs import BlobStore
+from cases.trail.bundle import write_bundle
+from cases.trail.canonical import utc_timestamp
+from cases.trail.checkpoints import sign_log_checkpoint
+from cases.trail.models import Blob, Checkpoint, LogLeaf
+from cases.trail.notes import Signer
+from cases.trail.store import (
+    CaseLike,
+    append_event,
+    case_records,
+    consistency_proof,
+    inclusion_proof,
+)
+
+EARLIER_CHECKPOINTS = 16
+LEAF_BATCH = 20_000
+
+
+def export_case(
+    session: Session,
+    *,
+    case: CaseLike,
+    out: Path,
+    signer: Signer,
+    origin: str,
+    store: BlobStore,
+    actor: str,
+) -> Path:
+    """Record the export, sign a fresh checkpoint over it, and write the bundle to `out`."""
+    append_event(
+        session, case=case, type=EventType.exported, actor=actor, payload={"bundle": Path(out).name}
+    )
+    checkpoint = sign_log_checkpoint(session, signer=signer, origin=origin)
+    size = checkpoint.size
+    events = [
+        (record, inclusion_proof(session, index=record.log_index, size=size))
+        for record in case_records(session, case_id=case.id)
+    ]
+    referenced = sorted({sha for record, _ in events for sha in _header_blobs(record.header)})
+    blobs = {
+        blob.sha256: store.path(blob.sha256, restricted=blob.restricted)
+        for blob in session.exec(select(Blob).where(col(Blob.sha256).in_(referenced)))
+    }
+    earlier = [
+        (older.note, consistency_proof(session, size1=older.size, size2=size))
+        for older in _earlier_checkpoints(session, before=checkpoint)
+    ]
+    return write_bundle(
+        Path(out),
+        case_ref=case.reference,
+        checkpoint_note=checkpoint.note,
+        verifier_key=signer.verifier_key,
+        leaves=_leaves(session, size),
+        events=events,
+        blobs=blobs,
+        earlier=earlier,
+        created_at=utc_timestamp(utcnow()),
+    )
+
+
+def _header_blobs(header: bytes) -> list[str]:
+    return json.loads(header)["blobs"]
+
+
+def _earlier_checkpoints(session: Session, *, before: Checkpoint) -> list[Checkpoint]:
+    """The newest earlier checkpoints, one per size: an auditor holding one of them can check
+    that this bundle's log extends it."""
+    # Two checkpoints can share a size (concurrent signers, or a forger's re-signed root); the
+    # bundle has one file name per size, so take the newest of each.
+    newest = (
+        select(sa.func.max(Checkpoint.id))
+        .where(Checkpoint.size < before.size)
+        .group_by(Checkpoint.size)
+        .order_by(col(Checkpoint.size).desc())
+        .limit(EARLIER_CHECKPOINTS)
+    )
+    rows = session.exec(
+        select(Checkpoint)
+        .where(col(Checkpoint.id).in_(newest))
+        .order_by(col(Checkpoint.size).desc())
+    )
+    return list(rows)
+
+
+def _leaves(session: Session, size: int):
+    statement = select(LogLeaf.data).where(LogLeaf.index < size).order_by(LogLeaf.index)
+    yield from session.exec(statement.execution_options(yield_per=LEAF_BATCH))

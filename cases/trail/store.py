@@ -1,0 +1,238 @@
+"""Appending to the trail and reading proofs from the database (no Flask).
+
+Every event goes through `append_events`: under the log-head lock it extends the case's hash chain
+and the global RFC 6962 log, storing only what an append creates (the leaf, the perfect subtrees it
+completes, the new right border), so an append costs O(log n) whatever the log's size.
+
+Serialisation: on SQLite the writing transaction began with BEGIN IMMEDIATE and already holds the
+database's write lock; on PostgreSQL (READ COMMITTED) `SELECT … FOR UPDATE` on the single log-head
+row queues appenders, and because every appender takes that lock before reading a case's head, the
+head it reads is the committed one. UNIQUE(case_id, seq) and UNIQUE(case_id, prev_hash) are the
+backstop. The scale-out path (an integrator assigning log indexes in batches, as Trillian and
+Tessera do) changes only this module: callers see `append_event(s)` and nothing else.
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from cases.enums import EventType
+from cases.sqltypes import utcnow
+from cases.trail import merkle
+from cases.trail.canonical import utc_timestamp
+from cases.trail.events import GENESIS, EventRecord, leaf_data, make_event
+from cases.trail.models import CaseEvent, EventPayload, LogHead, LogLeaf, LogNode
+
+
+class CaseLike(Protocol):
+    id: int | None
+    reference: str
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event to append: what happened to which case, who did it, and its evidence."""
+
+    case: CaseLike
+    type: EventType
+    actor: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    blobs: Sequence[str] = ()
+
+
+def append_event(
+    session: Session,
+    *,
+    case: CaseLike,
+    type: EventType,
+    actor: str,
+    payload: dict[str, Any] | None = None,
+    blobs: Sequence[str] = (),
+) -> CaseEvent:
+    """Append one event to `case`'s chain and the global log, in the caller's transaction."""
+    event = NewEvent(case=case, type=type, actor=actor, payload=payload or {}, blobs=blobs)
+    return append_events(session, [event])[0]
+
+
+def append_events(
+    session: Session, events: Sequence[NewEvent], *, at: datetime | None = None
+) -> list[CaseEvent]:
+    """Append several events under one lock (one transaction, one log-head update)."""
+    if not events:
+        return []
+    session.flush()  # cases created in this transaction need their ids
+    head = lock_log_head(session)
+    at = at or utcnow()
+    timestamp = utc_timestamp(at)
+    border = [bytes.fromhex(h) for h in head.border]
+    size = head.size
+    heads: dict[int, tuple[int, bytes]] = {}
+    rows: list[CaseEvent] = []
+    records: list[EventRecord] = []
+    for event in events:
+        case = event.case
+        seq, prev = heads.get(case.id) or _case_head(session, case.id)
+        record = make_event(
+            case_ref=case.reference,
+            seq=seq + 1,
+            prev=prev,
+            type=EventType(event.type).value,
+            actor=event.actor,
+            at=timestamp,
+            payload=event.payload,
+            blobs=event.blobs,
+            log_index=size,
+        )
+        row = CaseEvent(
+            case_id=case.id,
+            seq=record.seq,
+            prev_hash=prev.hex(),
+            entry_hash=record.entry_hash.hex(),
+            type=event.type,
+            actor=event.actor,
+            at=at,
+            header=record.header.decode("utf-8"),
+            log_index=size,
+        )
+        session.add(row)
+        rows.append(row)
+        data = leaf_data(case.reference, record.entry_hash)
+        session.add(LogLeaf(index=size, data=data))
+        border, nodes = merkle.append_leaf(border, size, merkle.leaf_hash(data))
+        session.add_all(
+            LogNode(level=level, index=index, hash=digest)
+            for level, index, digest in nodes
+            if level > 0  # level 0 is the leaf hash, derived from log_leaf
+        )
+        size += 1
+        heads[case.id] = (record.seq, record.entry_hash)
+        records.append(record)
+    session.flush()  # payload and salt rows need the events' ids
+    session.add_all(
+        EventPayload(
+            event_id=row.id, payload=record.payload.decode("utf-8"), salt=record.salt.hex()
+        )
+        for row, record in zip(rows, records, strict=True)
+    )
+    head.size = size
+    head.border = [h.hex() for h in border]
+    session.flush()
+    return rows
+
+
+def lock_log_head(session: Session) -> LogHead:
+    """The log head, locked for this transaction (FOR UPDATE; SQLite already holds its lock)."""
+    head = session.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).one()
+    session.refresh(head)  # never trust a copy read before the lock was taken
+    return head
+
+
+def _case_head(session: Session, case_id: int) -> tuple[int, bytes]:
+    last = session.exec(
+        select(CaseEvent.seq, CaseEvent.entry_hash)
+        .where(CaseEvent.case_id == case_id)
+        .order_by(CaseEvent.seq.desc())
+        .limit(1)
+    ).first()
+    return (last[0], bytes.fromhex(last[1])) if last else (0, GENESIS)
+
+
+def log_size(session: Session) -> int:
+    return session.exec(select(LogHead.size).where(LogHead.id == 1)).one()
+
+
+def current_root(session: Session) -> tuple[int, bytes]:
+    """(size, root) of the log as committed, from the stored right border: no tree walk."""
+    head = session.exec(select(LogHead).where(LogHead.id == 1)).one()
+    return head.size, merkle.root_from_border([bytes.fromhex(h) for h in head.border])
+
+
+class NodeStore:
+    """Stored perfect-subtree hashes, fetched in one query per proof.
+
+    The merkle module walks the tree through a `node(level, index)` callback. The walk's shape
+    depends only on sizes and indexes, never on hash values, so a first dry walk collects the
+    keys, one query fetches them all, and the second walk computes the result.
+    """
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def compute(self, walk: Callable[[Callable[[int, int], bytes]], Any]) -> Any:
+        keys: list[tuple[int, int]] = []
+        walk(lambda level, index: keys.append((level, index)) or bytes(32))
+        hashes = self._fetch(keys)
+        return walk(lambda level, index: hashes[(level, index)])
+
+    def _fetch(self, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        keys = set(keys)
+        found: dict[tuple[int, int], bytes] = {}
+        leaves = [index for level, index in keys if level == 0]
+        if leaves:
+            for index, data in self.session.exec(
+                select(LogLeaf.index, LogLeaf.data).where(LogLeaf.index.in_(leaves))
+            ):
+                found[(0, index)] = merkle.leaf_hash(data)
+        inner = [(level, index) for level, index in keys if level > 0]
+        if inner:
+            for level, index, digest in self.session.exec(
+                select(LogNode.level, LogNode.index, LogNode.hash).where(
+                    sa.tuple_(LogNode.level, LogNode.index).in_(inner)
+                )
+            ):
+                found[(level, index)] = digest
+        missing = keys - found.keys()
+        if missing:
+            raise LookupError(f"log nodes missing from the store: {sorted(missing)[:5]}")
+        return found
+
+
+def inclusion_proof(session: Session, *, index: int, size: int) -> list[bytes]:
+    """RFC 6962 inclusion proof of leaf `index` in the tree of `size` leaves."""
+    _check_size(session, size)
+    return NodeStore(session).compute(lambda node: merkle.inclusion_proof(index, size, node))
+
+
+def consistency_proof(session: Session, *, size1: int, size2: int) -> list[bytes]:
+    """RFC 6962 consistency proof between the trees of `size1` and `size2` leaves."""
+    _check_size(session, size2)
+    return NodeStore(session).compute(lambda node: merkle.consistency_proof(size1, size2, node))
+
+
+def root_at(session: Session, *, size: int) -> bytes:
+    """Root of the first `size` leaves, from stored subtrees (O(log n) of them)."""
+    _check_size(session, size)
+    return NodeStore(session).compute(lambda node: merkle.root_at(size, node))
+
+
+def _check_size(session: Session, size: int) -> None:
+    current = log_size(session)
+    if size > current:
+        raise ValueError(f"the log has {current} leaves, not {size}")
+
+
+def case_records(session: Session, *, case_id: int) -> list[EventRecord]:
+    """A case's events as the verifier sees them: exact header bytes, payload unless erased."""
+    rows = session.exec(
+        select(CaseEvent, EventPayload)
+        .join(EventPayload, EventPayload.event_id == CaseEvent.id, isouter=True)
+        .where(CaseEvent.case_id == case_id)
+        .order_by(CaseEvent.seq)
+    )
+    return [to_record(event, payload) for event, payload in rows]
+
+
+def to_record(event: CaseEvent, payload: EventPayload | None) -> EventRecord:
+    return EventRecord(
+        seq=event.seq,
+        header=event.header.encode("utf-8"),
+        entry_hash=bytes.fromhex(event.entry_hash),
+        prev_hash=bytes.fromhex(event.prev_hash),
+        payload=payload.payload.encode("utf-8") if payload else None,
+        salt=bytes.fromhex(payload.salt) if payload else None,
+        log_index=event.log_index,
+    )

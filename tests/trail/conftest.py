@@ -1,0 +1,129 @@
+"""Fixtures for the database side of the trail: a signing key, a blob store, and `scene`, a small
+real trail (three cases interleaved in the log, shared and restricted blobs, two checkpoints)."""
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from cases.enums import EventType
+from cases.models import Case
+from cases.trail.audit import AuditReport, verify_trail
+from cases.trail.blobs import FileBlobStore, store_blob
+from cases.trail.checkpoints import sign_log_checkpoint
+from cases.trail.export import export_case
+from cases.trail.models import CaseEvent, Checkpoint
+from cases.trail.notes import Signer, generate_signer_key
+from cases.trail.store import append_event
+from tests.factories import make_case
+
+ORIGIN = "docket.example/trail"
+ACTOR = "user:1"
+MAX_BLOB = 1 << 20
+
+
+@pytest.fixture(scope="session")
+def signer() -> Signer:
+    return Signer.from_key(generate_signer_key(ORIGIN))
+
+
+@pytest.fixture
+def blob_store(tmp_path) -> FileBlobStore:
+    return FileBlobStore(tmp_path / "evidence")
+
+
+@dataclass
+class Scene:
+    """Cases A, B, C with 4 events each, appended round-robin, so A's events sit at log indexes
+    0, 3, 6, 9 and other cases' leaves lie between and after them. A2 and B2 name the blob
+    `screenshot` (stored once), A3 names `transcript`, C1 the restricted blob `media`.
+    Checkpoints were signed at sizes 6 and 12."""
+
+    signer: Signer
+    store: FileBlobStore
+    cases: dict[str, Case]
+    blobs: dict[str, str]
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+
+    @property
+    def a(self) -> Case:
+        return self.cases["A"]
+
+    def event(self, session: Session, name: str, seq: int) -> CaseEvent:
+        case = self.cases[name]
+        return session.exec(
+            select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.seq == seq)
+        ).one()
+
+    def verify(self, session: Session, case_ref: str | None = None) -> AuditReport:
+        report = verify_trail(
+            session, verifier_key=self.signer.verifier_key, store=self.store, case_ref=case_ref
+        )
+        session.rollback()  # verification only reads; leave no transaction open
+        return report
+
+    def checkpoint(self, session: Session) -> Checkpoint:
+        signed = sign_log_checkpoint(session, signer=self.signer, origin=ORIGIN)
+        session.commit()
+        return signed
+
+    def export(self, session: Session, out: Path, name: str = "A") -> Path:
+        written = export_case(
+            session,
+            case=self.cases[name],
+            out=out,
+            signer=self.signer,
+            origin=ORIGIN,
+            store=self.store,
+            actor="operator:test",
+        )
+        session.commit()
+        return written
+
+
+BLOB_BYTES = {
+    "screenshot": (b"PNG screenshot of the reported profile", False),
+    "transcript": (b"chat transcript, 14 messages", False),
+    "media": (b"child-safety media (test bytes)", True),
+}
+BLOB_OF = {
+    ("A", 2): "screenshot",
+    ("B", 2): "screenshot",
+    ("A", 3): "transcript",
+    ("C", 1): "media",
+}
+
+
+@pytest.fixture
+def scene(session, signer, blob_store) -> Scene:
+    cases = {"A": make_case(session), "B": make_case(session), "C": make_case(session)}
+    blobs = {
+        name: store_blob(
+            session,
+            store=blob_store,
+            stream=io.BytesIO(data),
+            media_type="application/octet-stream",
+            restricted=restricted,
+            max_size=MAX_BLOB,
+        ).sha256
+        for name, (data, restricted) in BLOB_BYTES.items()
+    }
+    built = Scene(signer=signer, store=blob_store, cases=cases, blobs=blobs)
+    for seq in range(1, 5):
+        for name, case in cases.items():
+            blob = BLOB_OF.get((name, seq))
+            append_event(
+                session,
+                case=case,
+                type=EventType.note,
+                actor=ACTOR,
+                payload={"text": f"{name} note {seq}", "reporter": f"reporter-{name}@example.org"},
+                blobs=[blobs[blob]] if blob else [],
+            )
+        session.commit()
+        if seq in (2, 4):
+            built.checkpoints.append(built.checkpoint(session))
+    assert [c.size for c in built.checkpoints] == [6, 12]
+    return built
