@@ -23,12 +23,14 @@ $(VENV)/.dev-deps: pyproject.toml | $(PY)
 install: $(VENV)/.run-deps
 install-dev: $(VENV)/.dev-deps
 
-# Serve on http://127.0.0.1:5000 with SQLite in instance/ and jobs run in-process.
+# Serve on http://127.0.0.1:5000 with SQLite in instance/ and jobs run in-process; beside it,
+# `worker` (without REDIS_URL) runs the periodic tasks: SLA sweep, outbox relay, checkpoints.
 run: install
 	@if [ ! -f instance/docket.db ]; then new=1; fi; \
 	$(FLASK) db upgrade && \
 	if [ -n "$$new" ]; then $(FLASK) demo; fi && \
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	{ $(FLASK) worker & periodic=$$!; trap 'kill $$periodic 2>/dev/null' EXIT INT TERM; \
+	  $(FLASK) run --host 127.0.0.1 --port 5000; }
 
 # Debian's Chromium for the browser tests (Playwright drives it; nothing is downloaded).
 browser:

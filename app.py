@@ -10,7 +10,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from cases import (
         admin_views,
         api,
+        audit_views,
         auth_views,
+        case_views,
         cli,
         config,
         db,
@@ -18,6 +20,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         errors,
         evidence,
         outbox,
+        public_views,
+        queue_views,
         web,
         worker,
     )
@@ -41,6 +45,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     web.init_app(app)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(admin_views.bp)
+    app.register_blueprint(audit_views.bp)
+    public_views.init_app(app)
+    case_views.init_app(app)
+    queue_views.init_app(app)
     api.init_app(app)
     cli.init_app(app)
     outbox.init_app(app)

@@ -72,7 +72,6 @@ def set_role(user_id: int):
     return redirect(url_for("admin.users"))
 
 
-
 JOB_LIST_LIMIT = 100
 
 

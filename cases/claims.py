@@ -35,9 +35,7 @@ def claim_is_live(case: Case, now: datetime) -> bool:
     )
 
 
-def claim_case(
-    session: Session, *, case: Case, actor: Actor, now: datetime | None = None
-) -> Case:
+def claim_case(session: Session, *, case: Case, actor: Actor, now: datetime | None = None) -> Case:
     """Assign `case` to the actor until the claim expires; refused while another holds it."""
     now = now or utcnow()
     user = _require_worker(actor, case)
@@ -58,6 +56,7 @@ def claim_next(
     now = now or utcnow()
     if actor.user is None:
         raise ClaimConflict("only staff claim cases")
+    require_permission(actor.user.role, Permission.work_cases)
     statement = (
         visible_cases(actor.user)
         .where(
@@ -107,6 +106,11 @@ def reassign_case(
     if actor.user is None:
         raise ClaimConflict("only staff reassign cases")
     require_permission(actor.user.role, Permission.reassign_cases)
+    if case.restricted:
+        # A lead who may not see a restricted case may not move it either.
+        require_permission(actor.user.role, Permission.view_restricted)
+    if not assignee.active:
+        raise ClaimConflict(f"{assignee.email} is deactivated")
     _require_worker(Actor.staff(assignee), case)
     _assign(session, case=case, user=assignee, actor=actor, now=now, event=EventType.reassigned)
     return case

@@ -16,6 +16,8 @@ DEFAULTS = {
     "DATABASE_URL": None,  # None → SQLite at instance/docket.db
     "REDIS_URL": None,  # None → jobs run in-process right after commit
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+    # POST /api/v1/detections/batch: 500 detections with generous excerpts and metadata.
+    "DETECTIONS_BATCH_MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_SECURE": False,  # also set per request when served over HTTPS
@@ -29,11 +31,31 @@ DEFAULTS = {
     "RATELIMIT_PUBLIC": "10 per minute",
     "PROXY_FIX_HOPS": 0,
     "TRAIL_ORIGIN": "docket.example/trail",
-    "JOB_MODULES": ["cases.jobs", "cases.case_jobs"],  # imported at start so web and workers know every job
+    # Imported at start so that web and workers know every job.
+    "JOB_MODULES": [
+        "cases.jobs",
+        "cases.case_jobs",
+        "cases.webhooks",
+        "cases.notifications",
+    ],
     "JOB_QUEUE_PREFIX": "",  # prepended to RQ queues, job ids, worker names, scheduler locks
     "JOB_TIMEOUT": 180,  # seconds before RQ kills a job; keep below OUTBOX_ACK_TIMEOUT
     "OUTBOX_ACK_TIMEOUT": 300,  # seconds a dispatched job may stay undone before the relay resends
     "PERIODIC_SECONDS": {},  # interval overrides by periodic task name; 0 disables a task
+    "QUEUE_PAGE_SIZE": 50,  # cases per queue page and search results per search
+    "WEBHOOK_URL": None,  # the operator's enforcement endpoint; None → enforcement not sent
+    "WEBHOOK_SECRET": None,  # HMAC-SHA256 key of the X-Docket-Signature header (required with URL)
+    "WEBHOOK_TIMEOUT": 10,  # seconds per delivery attempt
+    "REPORT_ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,  # per file on the public report form
+    "REPORT_ATTACHMENT_MAX_FILES": 5,
+    "STATUS_LINK_MAX_AGE_DAYS": 400,  # private status links outlive the six-month appeal window
+    "SERVER_NAME": None,  # host[:port] of links in email; required when RQ workers send them
+    "MAIL_SERVER": "",  # empty: notifications are recorded as not sent (offline default)
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,  # STARTTLS
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_FROM": "Docket <no-reply@docket.example>",
 }
 
 UNPREFIXED_ENV = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")

@@ -63,6 +63,9 @@ def reading(engine: Engine) -> Engine:
 def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"], echo=app.config.get("SQLALCHEMY_ECHO", False))
     app.extensions[EXTENSION] = engine
+    # Per request too: an app context can outlive its requests (tests push one around several),
+    # and a request's transaction must never carry over into the next request.
+    app.teardown_request(_close_session)
     app.teardown_appcontext(_close_session)
     # A forked RQ work-horse must not reuse its parent's pooled connections.
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))

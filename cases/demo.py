@@ -1,17 +1,64 @@
-"""Demo data for a new installation: one account per role, printed with its password."""
+"""Demo data for a new installation: one account per role (printed with its password) and a
+realistic mix of cases, opened and moved through the same services production uses, so every
+demo case has a verifiable trail."""
 
+import json
+import random
 from collections.abc import Iterator
+from datetime import timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from cases.accounts import create_user, get_user_by_email
-from cases.enums import Role
+from cases.actors import Actor
+from cases.claims import claim_case
+from cases.enums import ReportSource, Role
+from cases.intake import IntakeItem, SubjectRef, receive
+from cases.models import Subject, User
+from cases.moderation import parse_moderation
+from cases.sqltypes import utcnow
+from cases.transitions import TransitionRefused, transition_case
 
 DEMO_PASSWORD = "docket-demo-password"
+DEMO_SUBJECT_PREFIX = "demo-"
+
+CATEGORIES = (
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "illicit",
+    "illicit/violent",
+    "self-harm/intent",
+    "self-harm/instructions",
+    "sexual",
+    "violence",
+    "violence/graphic",
+)
+NOTICES = (
+    ("protect.threats", "Sent me repeated messages saying they know where I live."),
+    ("privacy.private_information", "Posted my home address and phone number in a chatbot reply."),
+    ("empower.deception", "The app impersonates a bank's support line to collect card numbers."),
+    ("protect.illicit", "Their assistant gives step-by-step instructions to buy stolen data."),
+    ("minors.grooming", "An adult user is asking a 13-year-old to move to a private chat."),
+)
+# The path each demo case takes after intake: (transition, fields), in order.
+JOURNEYS = (
+    (),
+    (("start_triage", {}),),
+    (("start_triage", {}), ("escalate", {"note": "Possible coordinated campaign."})),
+    (("start_triage", {}), ("dismiss", {"note": "Satire; no violation of the policy."})),
+    (("start_triage", {}), ("send_to_enforcement", {"policy_clause": None})),
+    (("start_triage", {}), ("request_information", {"note": "Asked for a screenshot."})),
+)
 
 
 def seed_demo(session: Session) -> Iterator[str]:
     """Create what is missing and say what exists; never duplicates."""
+    yield from _seed_users(session)
+    yield from _seed_cases(session)
+
+
+def _seed_users(session: Session) -> Iterator[str]:
     yield f"Demo staff accounts (password for each: {DEMO_PASSWORD}):"
     for role in Role:
         email = f"{role.value.replace('_', '-')}@docket.example"
@@ -26,3 +73,78 @@ def seed_demo(session: Session) -> Iterator[str]:
             name=f"Demo {role.value.replace('_', ' ')}",
         )
         yield f"  {email:32} {role.value:13} created"
+
+
+def _moderation(rng: random.Random, category: str) -> dict:
+    scores = {c: round(rng.uniform(0.0005, 0.08), 6) for c in CATEGORIES}
+    scores[category] = round(rng.uniform(0.55, 0.99), 6)
+    return {
+        "id": f"modr-demo-{rng.randrange(10**8)}",
+        "model": "omni-moderation-latest",
+        "results": [
+            {
+                "flagged": True,
+                "categories": {c: c == category for c in CATEGORIES},
+                "category_scores": scores,
+            }
+        ],
+    }
+
+
+def _seed_cases(session: Session) -> Iterator[str]:
+    existing = session.exec(
+        select(Subject).where(Subject.external_id.startswith(DEMO_SUBJECT_PREFIX))
+    ).first()
+    if existing is not None:
+        yield "Demo cases: already there"
+        return
+    rng = random.Random(2026)
+    reviewer = Actor.staff(_user(session, "reviewer@docket.example"))
+    now = utcnow()
+    opened = 0
+    for number in range(36):
+        subject = SubjectRef(
+            "account", f"{DEMO_SUBJECT_PREFIX}user-{number % 24:03d}", f"demo user {number % 24}"
+        )
+        when = now - timedelta(hours=rng.randrange(1, 96))
+        if number % 3 == 0:
+            clause, text = NOTICES[number % len(NOTICES)]
+            item = IntakeItem(
+                source=ReportSource.user_report,
+                subject=subject,
+                clause_id=clause,
+                location=f"https://app.example/c/{rng.randrange(10**6)}",
+                explanation=text,
+                reporter_name=None if clause.startswith("minors.") else f"Reporter {number}",
+                good_faith=True,
+                raw_payload=json.dumps({"category": clause, "explanation": text}),
+            )
+        else:
+            body = _moderation(rng, CATEGORIES[number % len(CATEGORIES)])
+            item = IntakeItem(
+                source=ReportSource.classifier,
+                source_name="moderation-pipeline",
+                subject=subject,
+                moderation=parse_moderation(body),
+                raw_payload=json.dumps(body),
+                content_ref=f"msg_{rng.randrange(10**9)}",
+            )
+        outcome = receive(session, item=item, actor=Actor.system("demo"), now=when)
+        opened += outcome.opened
+        if outcome.opened and not outcome.case.restricted:
+            _walk(session, outcome.case, JOURNEYS[number % len(JOURNEYS)], reviewer)
+    yield f"Demo cases: {opened} opened from 36 reports and detections"
+
+
+def _walk(session: Session, case, journey, actor: Actor) -> None:
+    for transition, fields in journey:
+        claim_case(session, case=case, actor=actor)
+        values = {k: (v if v is not None else case.policy_clause) for k, v in fields.items()}
+        try:
+            transition_case(session, case=case, transition=transition, actor=actor, fields=values)
+        except TransitionRefused:
+            return
+
+
+def _user(session: Session, email: str) -> User:
+    return session.exec(select(User).where(User.email == email)).one()

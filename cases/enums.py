@@ -44,6 +44,16 @@ class Permission(StrEnum):
     view_jobs = "view_jobs"
 
 
+class SlaStatus(StrEnum):
+    """Where a case's SLA clock stands (`cases.sla.sla_status`; queues filter on it)."""
+
+    breached = "breached"
+    due_soon = "due_soon"
+    on_track = "on_track"
+    paused = "paused"
+    none = "none"
+
+
 class AccountEventType(StrEnum):
     """What is recorded about staff accounts (who changed whom, and how)."""
 

@@ -62,7 +62,7 @@ def init_app(app: Flask) -> None:
     def handle_http(exc: HTTPException):
         message = exc.description or exc.name
         if exc.code == 413:
-            limit = app.config["MAX_CONTENT_LENGTH"] // 1024
+            limit = (request.max_content_length or 0) // 1024
             message = f"The request body is too large (limit {limit} KiB)."
         response = error_response(exc.code or 500, _code_for(exc), message)
         if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:

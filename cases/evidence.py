@@ -17,7 +17,7 @@ from cases.trail.checkpoints import load_signer, sign_log_checkpoint
 from cases.trail.erasure import ErasureRefused, erase_payload
 from cases.trail.events import TrailError
 from cases.trail.export import export_case
-from cases.trail.notes import Signer
+from cases.trail.notes import CheckpointError, Signer
 
 SIGNING_KEY_FILE = "trail-signing.key"
 
@@ -95,15 +95,19 @@ def export(reference: str, out: Path) -> None:
     if out.exists():
         raise click.UsageError(f"{out} already exists")
     with session_scope() as session:
-        written = export_case(
-            session,
-            case=_case(session, reference),
-            out=out,
-            signer=signer(),
-            origin=current_app.config["TRAIL_ORIGIN"],
-            store=blob_store(),
-            actor=operator_actor(),
-        )
+        try:
+            written = export_case(
+                session,
+                case=_case(session, reference),
+                out=out,
+                signer=signer(),
+                origin=current_app.config["TRAIL_ORIGIN"],
+                store=blob_store(),
+                actor=operator_actor(),
+            )
+        except (TrailError, CheckpointError) as exc:
+            # A log that no longer matches its checkpoints is not exported: say so, no traceback.
+            raise click.ClickException(f"refusing to export: {exc}") from None
         session.commit()
     click.echo(f"wrote {written}")
     click.echo(

@@ -249,7 +249,7 @@ def _open_case(
     register_definition(session, workflow)
     initial = get_state(workflow, workflow.initial)
     case = Case(
-        reference=f"pending-{uuid.uuid4().hex}",
+        reference=f"pending-{uuid.uuid4().hex[:24]}",  # unique until renamed; fits String(32)
         subject_id=subject.id,
         workflow_name=workflow.name,
         workflow_version=workflow.version,

@@ -14,6 +14,9 @@ be retried when the worker dies before its commit. Such handlers pass `outbox.id
 idempotency key of the external call, so the receiver (or the handler, by checking what it already
 recorded) ignores the repeat.
 
+A handler that raises rolls back everything it wrote; one that must keep a record of the failed
+attempt (a webhook's answer, say) writes it and raises `AttemptFailed` instead.
+
 Periodic tasks are registered with `@periodic(name, every_seconds=...)` and are called as
 `task(session)`; like services they never commit (`run_periodic` commits once). The `worker`
 command fires each at most once per interval across all workers; `PERIODIC_SECONDS` overrides
@@ -65,11 +68,15 @@ _jobs: dict[str, JobSpec] = {}
 _periodic: dict[str, PeriodicTask] = {}
 
 
+def _qualified(func: Callable) -> str:
+    return f"{func.__module__}.{func.__qualname__}"
+
+
 def _register(registry: dict, entry: JobSpec | PeriodicTask) -> None:
     previous = registry.get(entry.name)
     # Re-importing a module re-registers the same function; two functions under one name is a bug.
-    if previous and previous.func.__qualname__ != entry.func.__qualname__:
-        raise ValueError(f"{entry.name!r} is already registered to {previous.func.__qualname__}")
+    if previous and _qualified(previous.func) != _qualified(entry.func):
+        raise ValueError(f"{entry.name!r} is already registered to {_qualified(previous.func)}")
     registry[entry.name] = entry
 
 
@@ -139,6 +146,12 @@ def _locked(session: Session, outbox_id: int) -> Outbox | None:
     return session.exec(select(Outbox).where(Outbox.id == outbox_id).with_for_update()).first()
 
 
+class AttemptFailed(Exception):
+    """Raised by a handler whose attempt failed after it recorded the attempt (say, an event with
+    the receiver's answer): unlike any other exception, which rolls the handler's writes back, the
+    runner commits them along with the counted failure, and retries with backoff as usual."""
+
+
 def run_outbox_job(outbox_id: int) -> None:
     """Run an outbox row's handler and mark it done in the same transaction; no-op once done."""
     with session_scope() as session:
@@ -149,6 +162,11 @@ def run_outbox_job(outbox_id: int) -> None:
             get_job(outbox.job).func(session, outbox, **outbox.args)
             outbox.status = OutboxStatus.done
             outbox.done_at = utcnow()
+            session.commit()
+        except AttemptFailed as exc:
+            # The handler's record of the failed attempt is kept, with the failure counted.
+            log.warning("job %s (outbox %s) failed: %s", outbox.job, outbox_id, exc)
+            _record_failure(session, outbox_id, exc)
             session.commit()
         except Exception as exc:
             session.rollback()
@@ -167,4 +185,3 @@ def _record_failure(session: Session, outbox_id: int, exc: Exception) -> None:
     else:
         outbox.status = OutboxStatus.pending
         outbox.available_at = utcnow() + retry_delay(outbox.attempts)
-

@@ -101,6 +101,14 @@ class Subject(SQLModel, table=True):
 
 class Case(SQLModel, table=True):
     __tablename__ = "case_file"
+    # Queue pages read one index range per sort order (keyset pagination, tie-break on id), so a
+    # page costs the same on the first and the ten-thousandth page. The third, (queue, priority
+    # DESC, id), is created by migration 0003: SQLite cannot reflect a descending column, so
+    # autogenerate could neither render nor compare it (cases.migrate.MIGRATION_ONLY_INDEXES).
+    __table_args__ = (
+        sa.Index("ix_case_file_queue_sla_due", "queue", "sla_due_at", "id"),
+        sa.Index("ix_case_file_queue_opened", "queue", "opened_at", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(max_length=32, unique=True, index=True)
@@ -182,6 +190,10 @@ class Decision(SQLModel, table=True):
     ground: str = Field(default="", sa_type=sa.Text)
     redress: str = Field(default="", sa_type=sa.Text)
     decided_at: datetime = _time(nullable=False, default=True)
+    # The transition that made the decision and its trail event, so that a job it enqueued (the
+    # enforcement webhook) acts on exactly this decision even after later ones were made.
+    transition: str | None = Field(default=None, max_length=64)
+    transition_event_id: int | None = Field(default=None, foreign_key="case_event.id", unique=True)
 
 
 class Appeal(SQLModel, table=True):

@@ -34,12 +34,16 @@ def enter_state(case: Case, workflow: Workflow, *, previous: str | None, now: da
     case.sla_remaining_seconds = None
 
 
+# A running clock this close to its due time is "due soon" (queues filter on it in SQL too).
+DUE_SOON = timedelta(hours=4)
+
+
 def sla_status(case: Case, *, now: datetime) -> str:
-    """`paused`, `none`, `breached`, `due_soon` (within a quarter of the time) or `on_track`."""
+    """`paused`, `none`, `breached`, `due_soon` (within DUE_SOON of the due time) or `on_track`."""
     if case.sla_paused_at is not None:
         return "paused"
     if case.sla_due_at is None:
         return "none"
     if case.sla_breached or case.sla_due_at <= now:
         return "breached"
-    return "due_soon" if case.sla_due_at - now <= timedelta(hours=4) else "on_track"
+    return "due_soon" if case.sla_due_at - now <= DUE_SOON else "on_track"

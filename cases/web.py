@@ -1,6 +1,8 @@
 """The HTML shell: security headers, HTTPS-aware cookies, login loading, home page."""
 
-from flask import Blueprint, Flask, abort, current_app, render_template, request
+from collections.abc import Callable
+
+from flask import Blueprint, Config, Flask, abort, current_app, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -67,9 +69,23 @@ def nav_items() -> list[tuple[str, str]]:
     ]
 
 
+def body_limit(limit: Callable[[Config], int]):
+    """Let a view accept bodies up to `limit(app.config)` bytes instead of MAX_CONTENT_LENGTH
+    (below `route`, so the registered view carries it)."""
+
+    def mark(view):
+        view.body_limit = limit
+        return view
+
+    return mark
+
+
 def reject_oversized_bodies() -> None:
     """Refuse by declared length before any view runs, so no endpoint reads half a body."""
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    view_limit = getattr(current_app.view_functions.get(request.endpoint), "body_limit", None)
+    if view_limit is not None:
+        request.max_content_length = view_limit(current_app.config)
+    limit = request.max_content_length
     if limit and request.content_length and request.content_length > limit:
         abort(413)
 
@@ -97,7 +113,8 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
-    app.before_request(reject_oversized_bodies)
+    # First of all before-request functions: CSRF protection reads the form, hence the body.
+    app.before_request_funcs.setdefault(None, []).insert(0, reject_oversized_bodies)
     app.after_request(set_security_headers)
     app.jinja_env.globals.update(can=can, nav_items=nav_items)
     app.register_blueprint(bp)

@@ -1,6 +1,7 @@
 """The JSON API under /api/v1: bearer API keys for integrations, JSON errors throughout."""
 
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 
 from flask import Blueprint, Flask, g, request
@@ -15,6 +16,7 @@ from cases.security import has_permission
 from cases.sqltypes import utcnow
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def bearer_token() -> str | None:
@@ -38,7 +40,11 @@ def api_key_required(scope: str | None = None) -> Callable:
                 raise ApiError(401, "unauthorized", "The API key is unknown or revoked.")
             if scope and scope not in api_key.scopes:
                 raise ApiError(403, "forbidden", f"This API key lacks the {scope!r} scope.")
-            api_key.last_used_at = utcnow()  # saved when the request commits a change
+            now = utcnow()
+            # Minute resolution is enough to see which keys are in use, and skipping the write
+            # keeps concurrent requests of one integration from queueing on its row's lock.
+            if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_RESOLUTION:
+                api_key.last_used_at = now  # saved when the request commits a change
             g.api_key = api_key
             return view(*args, **kwargs)
 
@@ -64,7 +70,7 @@ def me():
 
 
 def init_app(app: Flask) -> None:
-    from cases.api import log  # noqa: F401  (registers its routes on bp)
+    from cases.api import intake, log  # noqa: F401  (register their routes on bp)
 
     csrf.exempt(bp)  # bearer keys, not cookies: nothing for a cross-site form to ride on
     app.register_blueprint(bp)

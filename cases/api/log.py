@@ -23,7 +23,9 @@ def _b64(data: bytes) -> str:
 
 def _count(name: str, *, minimum: int = 0) -> int:
     raw = request.args.get(name, "")
-    if not raw.isdigit() or int(raw) < minimum:
+    # ASCII only: str.isdigit() also accepts "²" (int() then fails) and "１" (int() reads 1);
+    # and at most 19 digits (int64), since int() refuses strings past 4300 digits.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) < minimum:
         raise ApiError(
             422,
             "invalid_parameter",

@@ -16,10 +16,9 @@ from cases.models import Case
 from cases.trail import merkle
 from cases.trail.blobs import BlobStore, file_digests
 from cases.trail.checkpoints import verified_checkpoints
-from cases.trail.events import TrailError, case_tag, leaf_data, verify_chain
+from cases.trail.events import EventRecord, TrailError, case_tag, verify_chain
 from cases.trail.models import Blob, CaseEvent, EventPayload, LogHead, LogLeaf, LogNode
 from cases.trail.notes import CheckpointError, KeyFormatError
-from cases.trail.store import to_record
 
 BATCH = 20_000
 
@@ -75,7 +74,8 @@ def verify_trail(
 
 
 def _stream(session: Session, statement) -> Iterator:
-    return session.execute(statement.execution_options(yield_per=BATCH))
+    # Core rows straight from the connection: the ORM's result layer is most of the read cost.
+    return session.connection().execute(statement.execution_options(yield_per=BATCH))
 
 
 def _verify_log(session: Session, checkpoints, report: AuditReport) -> None:
@@ -99,26 +99,31 @@ def _verify_log(session: Session, checkpoints, report: AuditReport) -> None:
     size = 0
     for checkpoint in roots_wanted.get(0, []):
         _check_root(checkpoint, merkle.EMPTY_ROOT)
+    leaf_hash, node_hash = merkle.leaf_hash, merkle.node_hash
+    # merkle.append_leaf, inlined: this loop runs once per leaf of the whole log, and the border
+    # holds only hashes computed here, so append_leaf's argument checks would be pure cost.
     for index, data in _stream(
         session, select(LogLeaf.index, LogLeaf.data).order_by(LogLeaf.index)
     ):
         if index != size:
             raise TrailError(f"log leaf {size} is missing (next stored leaf is {index})")
-        border, created = merkle.append_leaf(border, size, merkle.leaf_hash(data))
-        for level, node_index, digest in created:
-            if level == 0:
-                continue
+        current, level, node_index = leaf_hash(data), 0, size
+        while node_index & 1:
+            current = node_hash(border.pop(), current)
+            level, node_index = level + 1, node_index >> 1
             stored = next(stored_nodes, None)
-            if stored is None or (stored[0], stored[1]) != (level, node_index):
+            if stored is None or stored[0] != level or stored[1] != node_index:
                 raise TrailError(f"stored subtree ({level}, {node_index}) is missing")
-            if stored[2] != digest:
+            if stored[2] != current:
                 raise TrailError(
                     f"stored subtree ({level}, {node_index}) does not match the leaves below it"
                 )
             report.nodes += 1
+        border.append(current)
         size += 1
-        for checkpoint in roots_wanted.get(size, []):
-            _check_root(checkpoint, merkle.root_from_border(border))
+        if size in roots_wanted:
+            for checkpoint in roots_wanted[size]:
+                _check_root(checkpoint, merkle.root_from_border(border))
     if next(stored_nodes, None) is not None:
         raise TrailError("the log stores subtree hashes beyond its leaves")
     if size != head.size or [h.hex() for h in border] != head.border:
@@ -137,8 +142,19 @@ def _check_root(checkpoint, root: bytes) -> None:
 
 
 def _verify_cases(session: Session, references: dict[int, str], report: AuditReport) -> set[str]:
+    # Plain columns, not ORM entities: building two objects per event cost more than verifying.
     statement = (
-        select(CaseEvent, EventPayload, LogLeaf.data)
+        select(
+            CaseEvent.case_id,
+            CaseEvent.seq,
+            CaseEvent.header,
+            CaseEvent.entry_hash,
+            CaseEvent.prev_hash,
+            CaseEvent.log_index,
+            EventPayload.payload,
+            EventPayload.salt,
+            LogLeaf.data,
+        )
         .join(EventPayload, EventPayload.event_id == CaseEvent.id, isouter=True)
         .join(LogLeaf, LogLeaf.index == CaseEvent.log_index, isouter=True)
         .order_by(CaseEvent.case_id, CaseEvent.seq)
@@ -147,7 +163,8 @@ def _verify_cases(session: Session, references: dict[int, str], report: AuditRep
         statement = statement.where(CaseEvent.case_id.in_(list(references)))
     blobs: set[str] = set()
     current: int | None = None
-    chain: list = []
+    reference, tag = "?", b""
+    chain: list[EventRecord] = []
 
     def finish() -> None:
         if current is None:
@@ -160,17 +177,28 @@ def _verify_cases(session: Session, references: dict[int, str], report: AuditRep
         report.erased += summary.erased
         blobs.update(summary.blobs)
 
-    for event, payload, leaf in _stream(session, statement).tuples():
-        if event.case_id != current:
+    for case_id, seq, header, entry, prev, log_index, payload, salt, leaf in _stream(
+        session, statement
+    ):
+        if case_id != current:
             finish()
-            current, chain = event.case_id, []
-        record = to_record(event, payload)
-        reference = references.get(event.case_id, "?")
-        if leaf is None or leaf != leaf_data(reference, record.entry_hash):
-            raise TrailError(
-                f"case {reference} event {event.seq}: not the leaf at log index {event.log_index}"
+            current, chain = case_id, []
+            reference = references.get(case_id, "?")
+            tag = case_tag(reference)  # once per case: leaf_data would hash it per event
+        entry_hash = bytes.fromhex(entry)
+        if leaf is None or leaf != tag + entry_hash:
+            raise TrailError(f"case {reference} event {seq}: not the leaf at log index {log_index}")
+        chain.append(
+            EventRecord(
+                seq=seq,
+                header=header.encode("utf-8"),
+                entry_hash=entry_hash,
+                prev_hash=bytes.fromhex(prev),
+                payload=None if payload is None else payload.encode("utf-8"),
+                salt=None if salt is None else bytes.fromhex(salt),
+                log_index=log_index,
             )
-        chain.append(record)
+        )
     finish()
     return blobs
 
@@ -195,7 +223,7 @@ def _verify_case_completeness(session: Session, case_ref: str) -> None:
             .where(Case.reference == case_ref)
         )
     )
-    for index, data in _stream(session, select(LogLeaf.index, LogLeaf.data)).tuples():
+    for index, data in _stream(session, select(LogLeaf.index, LogLeaf.data)):
         if data[:32] == tag and index not in known:
             raise TrailError(f"log leaf {index} belongs to {case_ref} but its event is missing")
 

@@ -2,6 +2,7 @@
 `verify.py`."""
 
 import json
+import shutil
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from cases.trail.blobs import BlobStore
 from cases.trail.bundle import write_bundle
 from cases.trail.canonical import utc_timestamp
 from cases.trail.checkpoints import sign_log_checkpoint
+from cases.trail.events import TrailError
 from cases.trail.models import Blob, Checkpoint, LogLeaf
 from cases.trail.notes import Signer
 from cases.trail.store import (
@@ -22,6 +24,7 @@ from cases.trail.store import (
     consistency_proof,
     inclusion_proof,
 )
+from cases.trail.verify import VerificationError, verify_bundle
 
 EARLIER_CHECKPOINTS = 16
 LEAF_BATCH = 20_000
@@ -56,7 +59,7 @@ def export_case(
         (older.note, consistency_proof(session, size1=older.size, size2=size))
         for older in _earlier_checkpoints(session, before=checkpoint)
     ]
-    return write_bundle(
+    bundle = write_bundle(
         Path(out),
         case_ref=case.reference,
         checkpoint_note=checkpoint.note,
@@ -67,6 +70,17 @@ def export_case(
         earlier=earlier,
         created_at=utc_timestamp(utcnow()),
     )
+    # Never hand out a bundle that would not verify (a database tampered with since the last
+    # checkpoint makes one): the caller's transaction then rolls back the export event too.
+    try:
+        verify_bundle(bundle, verifier_key=signer.verifier_key)
+    except VerificationError as exc:
+        if bundle.is_dir():
+            shutil.rmtree(bundle)
+        else:
+            bundle.unlink()
+        raise TrailError(f"the exported bundle does not verify, so it was deleted: {exc}") from exc
+    return bundle
 
 
 def _header_blobs(header: bytes) -> list[str]:

@@ -12,6 +12,7 @@ backstop. The scale-out path (an integrator assigning log indexes in batches, as
 Tessera do) changes only this module: callers see `append_event(s)` and nothing else.
 """
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -126,9 +127,10 @@ def append_events(
 
 def lock_log_head(session: Session) -> LogHead:
     """The log head, locked for this transaction (FOR UPDATE; SQLite already holds its lock)."""
-    head = session.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).one()
-    session.refresh(head)  # never trust a copy read before the lock was taken
-    return head
+    # populate_existing: a copy of the row read before the lock was taken is overwritten by
+    # the locked read itself (one round trip, where a separate refresh() took a second).
+    statement = select(LogHead).where(LogHead.id == 1).with_for_update()
+    return session.exec(statement.execution_options(populate_existing=True)).one()
 
 
 def _case_head(session: Session, case_id: int) -> tuple[int, bytes]:
@@ -170,25 +172,39 @@ class NodeStore:
 
     def _fetch(self, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         keys = set(keys)
+        leaves = sorted(index for level, index in keys if level == 0)
+        nodes = sorted((level, index) for level, index in keys if level > 0)
+        params = {f"leaf{i}": index for i, index in enumerate(leaves)}
+        for i, (level, index) in enumerate(nodes):
+            params[f"level{i}"], params[f"index{i}"] = level, index
         found: dict[tuple[int, int], bytes] = {}
-        leaves = [index for level, index in keys if level == 0]
-        if leaves:
-            for index, data in self.session.exec(
-                select(LogLeaf.index, LogLeaf.data).where(LogLeaf.index.in_(leaves))
-            ):
-                found[(0, index)] = merkle.leaf_hash(data)
-        inner = [(level, index) for level, index in keys if level > 0]
-        if inner:
-            for level, index, digest in self.session.exec(
-                select(LogNode.level, LogNode.index, LogNode.hash).where(
-                    sa.tuple_(LogNode.level, LogNode.index).in_(inner)
-                )
-            ):
-                found[(level, index)] = digest
+        if keys:
+            rows = self.session.connection().execute(_fetch_sql(len(leaves), len(nodes)), params)
+            for level, index, digest in rows:
+                found[(level, index)] = merkle.leaf_hash(digest) if level == 0 else digest
         missing = keys - found.keys()
         if missing:
             raise LookupError(f"log nodes missing from the store: {sorted(missing)[:5]}")
         return found
+
+
+@functools.lru_cache(maxsize=1024)
+def _fetch_sql(leaves: int, nodes: int) -> sa.TextClause:
+    """One round trip for a proof's leaves and stored subtrees, as plain SQL cached per shape.
+
+    Built by hand because this is the hot path of every proof and checkpoint: composing the
+    equivalent SQLAlchemy expression cost several times the query. Each node is matched by
+    `level = ? AND index = ?` (both engines then probe the primary key once per node): SQLite
+    answers the row-value form, (level, index) IN (…), by scanning the whole table.
+    """
+    parts = []
+    if leaves:
+        marks = ", ".join(f":leaf{i}" for i in range(leaves))
+        parts.append(f'SELECT 0 AS level, "index", data FROM log_leaf WHERE "index" IN ({marks})')
+    if nodes:
+        pairs = " OR ".join(f'(level = :level{i} AND "index" = :index{i})' for i in range(nodes))
+        parts.append(f'SELECT level, "index", hash FROM log_node WHERE {pairs}')
+    return sa.text(" UNION ALL ".join(parts))
 
 
 def inclusion_proof(session: Session, *, index: int, size: int) -> list[bytes]:

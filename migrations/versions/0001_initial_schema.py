@@ -194,6 +194,12 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_case_file_priority"), ["priority"], unique=False)
         batch_op.create_index(batch_op.f("ix_case_file_queue"), ["queue"], unique=False)
+        batch_op.create_index(
+            "ix_case_file_queue_opened", ["queue", "opened_at", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_case_file_queue_sla_due", ["queue", "sla_due_at", "id"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_case_file_reference"), ["reference"], unique=True)
         batch_op.create_index(batch_op.f("ix_case_file_restricted"), ["restricted"], unique=False)
         batch_op.create_index(batch_op.f("ix_case_file_sla_due_at"), ["sla_due_at"], unique=False)
@@ -226,34 +232,6 @@ def upgrade() -> None:
     with op.batch_alter_table("case_event", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_case_event_case_id"), ["case_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_case_event_type"), ["type"], unique=False)
-
-    op.create_table(
-        "decision",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("case_id", sa.Integer(), nullable=False),
-        sa.Column("author_id", sa.Integer(), nullable=True),
-        sa.Column("policy_clause", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("restriction", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("duration_days", sa.Integer(), nullable=True),
-        sa.Column("territorial_scope", sa.JSON(), nullable=False),
-        sa.Column("automated_detection", sa.Boolean(), nullable=False),
-        sa.Column("automated_decision", sa.Boolean(), nullable=False),
-        sa.Column("facts", sa.Text(), nullable=False),
-        sa.Column("ground", sa.Text(), nullable=False),
-        sa.Column("redress", sa.Text(), nullable=False),
-        sa.Column("decided_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["author_id"],
-            ["staff_user.id"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["case_id"],
-            ["case_file.id"],
-        ),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    with op.batch_alter_table("decision", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_decision_case_id"), ["case_id"], unique=False)
 
     op.create_table(
         "hold",
@@ -376,6 +354,52 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_report_reporter_key"), ["reporter_key"], unique=False)
 
     op.create_table(
+        "decision",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("author_id", sa.Integer(), nullable=True),
+        sa.Column("policy_clause", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("restriction", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("duration_days", sa.Integer(), nullable=True),
+        sa.Column("territorial_scope", sa.JSON(), nullable=False),
+        sa.Column("automated_detection", sa.Boolean(), nullable=False),
+        sa.Column("automated_decision", sa.Boolean(), nullable=False),
+        sa.Column("facts", sa.Text(), nullable=False),
+        sa.Column("ground", sa.Text(), nullable=False),
+        sa.Column("redress", sa.Text(), nullable=False),
+        sa.Column("decided_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("transition", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("transition_event_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["author_id"],
+            ["staff_user.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["case_id"],
+            ["case_file.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["transition_event_id"],
+            ["case_event.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("transition_event_id"),
+    )
+    with op.batch_alter_table("decision", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_decision_case_id"), ["case_id"], unique=False)
+
+    op.create_table(
+        "event_payload",
+        sa.Column("event_id", sa.Integer(), nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("salt", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["event_id"],
+            ["case_event.id"],
+        ),
+        sa.PrimaryKeyConstraint("event_id"),
+    )
+    op.create_table(
         "appeal",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("case_id", sa.Integer(), nullable=False),
@@ -404,27 +428,20 @@ def upgrade() -> None:
     with op.batch_alter_table("appeal", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_appeal_case_id"), ["case_id"], unique=False)
 
-    op.create_table(
-        "event_payload",
-        sa.Column("event_id", sa.Integer(), nullable=False),
-        sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("salt", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["event_id"],
-            ["case_event.id"],
-        ),
-        sa.PrimaryKeyConstraint("event_id"),
-    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    op.drop_table("event_payload")
     with op.batch_alter_table("appeal", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_appeal_case_id"))
 
     op.drop_table("appeal")
+    op.drop_table("event_payload")
+    with op.batch_alter_table("decision", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_decision_case_id"))
+
+    op.drop_table("decision")
     with op.batch_alter_table("report", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_report_reporter_key"))
         batch_op.drop_index(batch_op.f("ix_report_case_id"))
@@ -444,10 +461,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_hold_case_id"))
 
     op.drop_table("hold")
-    with op.batch_alter_table("decision", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_decision_case_id"))
-
-    op.drop_table("decision")
     with op.batch_alter_table("case_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_event_type"))
         batch_op.drop_index(batch_op.f("ix_case_event_case_id"))
@@ -460,6 +473,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_case_file_sla_due_at"))
         batch_op.drop_index(batch_op.f("ix_case_file_restricted"))
         batch_op.drop_index(batch_op.f("ix_case_file_reference"))
+        batch_op.drop_index("ix_case_file_queue_sla_due")
+        batch_op.drop_index("ix_case_file_queue_opened")
         batch_op.drop_index(batch_op.f("ix_case_file_queue"))
         batch_op.drop_index(batch_op.f("ix_case_file_priority"))
         batch_op.drop_index(batch_op.f("ix_case_file_policy_clause"))

@@ -20,6 +20,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
+from cases.config import DEFAULTS
 from cases.db import reading, session_scope
 from cases.enums import OutboxStatus
 from cases.models import Outbox
@@ -28,7 +29,7 @@ from cases.sqltypes import utcnow
 from tests.jobs import sample_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
-JOB_MODULES = ["cases.jobs", "tests.jobs.sample_jobs"]
+JOB_MODULES = [*DEFAULTS["JOB_MODULES"], "tests.jobs.sample_jobs"]
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 WORKER_TIMEOUT = 20
 
@@ -135,17 +136,20 @@ class RedisServer:
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        options = {
+            "port": self.port,
+            "bind": "127.0.0.1",
+            "save": "",
+            "appendonly": "no",
+            "daemonize": "yes",
+            "dir": self.directory,
+            "pidfile": self.directory / "redis.pid",
+        }
         subprocess.run(
             [
                 "redis-server",
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--daemonize", "yes",
-                "--dir", str(self.directory),
-                "--pidfile", str(self.directory / "redis.pid"),
-            ],  # fmt: skip
+                *(part for item in options.items() for part in (f"--{item[0]}", str(item[1]))),
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from cases.jobs import job
+from cases.jobs import AttemptFailed, job
 from cases.models import Outbox
 
 effects = sa.Table(
@@ -45,3 +45,10 @@ def flaky(session: Session, outbox: Outbox, *, label: str, failures: int) -> Non
     _record(session, outbox, label)
     if outbox.attempts < failures:
         raise RuntimeError(f"boom on attempt {outbox.attempts + 1}")
+
+
+@job("test_recorded_failure", max_attempts=2)
+def recorded_failure(session: Session, outbox: Outbox, *, label: str) -> None:
+    """Record the attempt, then fail it with AttemptFailed (so the record is kept)."""
+    _record(session, outbox, label)
+    raise AttemptFailed(f"receiver refused attempt {outbox.attempts + 1}")

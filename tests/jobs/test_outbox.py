@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import insert, text
 from sqlmodel import select
 
+from app import create_app
 from cases.db import get_engine
 from cases.enums import OutboxStatus
 from cases.jobs import job, periodic, retry_delay, run_outbox_job
@@ -52,6 +53,15 @@ def test_a_rolled_back_transaction_runs_nothing(session, effects):
     assert session.exec(select(Outbox)).all() == []
 
 
+def test_a_rolled_back_savepoint_drops_only_its_own_jobs(session, effects):
+    kept = enqueue_job(session, job="test_record", args={"label": "kept"})
+    savepoint = session.begin_nested()
+    enqueue_job(session, job="test_record", args={"label": "dropped"})
+    savepoint.rollback()
+    session.commit()
+    assert effects() == [(kept.id, "kept")]
+
+
 def test_unknown_jobs_are_refused(session):
     with pytest.raises(ValueError, match="unknown job 'no_such_job'"):
         enqueue_job(session, job="no_such_job", args={})
@@ -88,6 +98,17 @@ def test_a_failing_job_backs_off_then_fails_for_good(session, effects):
     assert "boom on attempt 3" in outbox.last_error
     assert relay(utcnow() + timedelta(days=1)) == 0, "failed jobs wait for a person"
     assert effects() == [], "a failed attempt leaves no effect"
+
+
+def test_attempt_failed_keeps_what_the_handler_recorded(session, effects):
+    outbox = enqueue_job(session, job="test_recorded_failure", args={"label": "answer"})
+    session.commit()
+    reloaded(session, outbox)
+    assert (outbox.status, outbox.attempts) == (OutboxStatus.pending, 1)
+    assert "AttemptFailed: receiver refused attempt 1" in outbox.last_error
+    assert relay(utcnow() + timedelta(hours=2)) == 1
+    assert reloaded(session, outbox).status == OutboxStatus.failed
+    assert effects() == [(outbox.id, "answer"), (outbox.id, "answer")]
 
 
 def test_backoff_doubles_up_to_a_cap():
@@ -167,6 +188,18 @@ def test_worker_without_redis_runs_the_periodic_tasks(runner, session, effects):
     assert result.exit_code == 0, result.output
     assert "running periodic tasks only" in result.output
     assert [label for _, label in effects()] == ["embedded"]
+
+
+def test_the_queue_prefix_must_be_safe_for_rq_job_ids(database_url, tmp_path):
+    with pytest.raises(ValueError, match="JOB_QUEUE_PREFIX"):
+        create_app(
+            {
+                "DATABASE_URL": database_url,
+                "INSTANCE_PATH": str(tmp_path / "other"),
+                "REDIS_URL": "redis://127.0.0.1:6379/0",
+                "JOB_QUEUE_PREFIX": "docket:",
+            }
+        )
 
 
 def test_worker_refuses_unknown_queues(runner):

@@ -14,7 +14,7 @@ from cases.trail.audit import AuditReport, verify_trail
 from cases.trail.blobs import FileBlobStore, store_blob
 from cases.trail.checkpoints import sign_log_checkpoint
 from cases.trail.export import export_case
-from cases.trail.models import CaseEvent, Checkpoint
+from cases.trail.models import CaseEvent
 from cases.trail.notes import Signer, generate_signer_key
 from cases.trail.store import append_event
 from tests.factories import make_case
@@ -25,13 +25,30 @@ MAX_BLOB = 1 << 20
 
 
 @pytest.fixture(scope="session")
-def signer() -> Signer:
-    return Signer.from_key(generate_signer_key(ORIGIN))
+def signer_key() -> str:
+    return generate_signer_key(ORIGIN)
+
+
+@pytest.fixture(scope="session")
+def signer(signer_key) -> Signer:
+    return Signer.from_key(signer_key)
 
 
 @pytest.fixture
-def blob_store(tmp_path) -> FileBlobStore:
-    return FileBlobStore(tmp_path / "evidence")
+def blob_root(tmp_path) -> Path:
+    return tmp_path / "evidence"
+
+
+@pytest.fixture
+def blob_store(blob_root) -> FileBlobStore:
+    return FileBlobStore(blob_root)
+
+
+@dataclass(frozen=True)
+class Signed:
+    id: int
+    size: int
+    note: str
 
 
 @dataclass
@@ -45,7 +62,7 @@ class Scene:
     store: FileBlobStore
     cases: dict[str, Case]
     blobs: dict[str, str]
-    checkpoints: list[Checkpoint] = field(default_factory=list)
+    checkpoints: list["Signed"] = field(default_factory=list)
 
     @property
     def a(self) -> Case:
@@ -64,10 +81,11 @@ class Scene:
         session.rollback()  # verification only reads; leave no transaction open
         return report
 
-    def checkpoint(self, session: Session) -> Checkpoint:
+    def checkpoint(self, session: Session) -> "Signed":
         signed = sign_log_checkpoint(session, signer=self.signer, origin=ORIGIN)
         session.commit()
-        return signed
+        # A copy: tampering may delete the row under an ORM object.
+        return Signed(id=signed.id, size=signed.size, note=signed.note)
 
     def export(self, session: Session, out: Path, name: str = "A") -> Path:
         written = export_case(

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from cases.trail import export
 from cases.trail.canonical import canonical
 from cases.trail.erasure import erase_payload
 from cases.trail.events import TrailError, new_salt, payload_commitment
@@ -358,18 +359,29 @@ EXPORTED = {name: t for name, t in TAMPERS.items() if t.bundle or t.export or t.
 
 
 @pytest.mark.parametrize("case", EXPORTED.values(), ids=EXPORTED.keys())
-def test_exported_bundle_catches(scene, session, held_by_auditor, case, tmp_path):
+def test_exported_bundle_catches(scene, session, held_by_auditor, case, tmp_path, monkeypatch):
     case.edit(session, scene)
+    out = tmp_path / "bundle"
     if case.export:
         with pytest.raises((TrailError, CheckpointError), match=expected(case.export, scene)):
-            scene.export(session, tmp_path / "bundle")
+            scene.export(session, out)
+        assert not out.exists()
         return
-    bundle = scene.export(session, tmp_path / "bundle")
     if case.bundle:
-        with pytest.raises(VerificationError, match=f"^{expected(case.bundle, scene)}$"):
-            verify(bundle, scene)
+        message = expected(case.bundle, scene)
+        # The export verifies its own bundle and refuses to hand it out...
+        refused = f"^the exported bundle does not verify, so it was deleted: {message}$"
+        with pytest.raises(TrailError, match=refused):
+            scene.export(session, out)
+        session.rollback()
+        assert not out.exists()
+        # ...and a server that skipped that check still cannot get it past an auditor.
+        monkeypatch.setattr(export, "verify_bundle", lambda *args, **kwargs: None)
+        with pytest.raises(VerificationError, match=f"^{message}$"):
+            verify(scene.export(session, out), scene)
         return
     # Self-consistent (the forger re-signed with the real key): only held history can tell.
+    bundle = scene.export(session, out)
     assert verify(bundle, scene).case == scene.a.reference
     with pytest.raises(VerificationError, match=f"^{expected(case.previous, scene)}$"):
         verify(bundle, scene, previous=held_by_auditor)

@@ -1,0 +1,370 @@
+"""Benchmark of intake through the HTTP API (prints figures; asserts nothing).
+
+    .venv/bin/python bench/intake.py [--single N] [--batch N] [--clients C] [--threads T]
+
+Creates a fresh PostgreSQL database (PG_ADMIN_URL, default postgresql://127.0.0.1:5432/test),
+migrates it, creates an API key and starts gunicorn (2 workers, gthread so connections are kept
+alive) on a free localhost port. C client threads, each on its own keep-alive connection, post
+N detections one per request, then N more in batches of 100. Beside them it prints the raw insert
+rate of the same Subject, Case and Report rows (copies of the ones the API wrote) through
+SQLAlchemy Core executemany in the same database: what the database alone costs, without HTTP,
+validation, routing, grouping, priority or the evidence trail. The database is dropped at the end.
+
+Targets (issue 5): at least 300 detections/s single and 3,000/s in batches.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cases import migrate  # noqa: E402
+from cases.accounts import create_api_key  # noqa: E402
+from cases.db import make_engine  # noqa: E402
+from cases.enums import ApiScope  # noqa: E402
+from cases.models import Case, Report, Subject  # noqa: E402
+from cases.trail.models import LogHead  # noqa: E402
+from tests import pg_database  # noqa: E402
+from workflows import ModerationCategory  # noqa: E402
+
+BATCH_SIZE = 100
+WORKERS = 2
+# How often each category is the one detected (the rest are low scores), roughly as a chat
+# product's classifier pipeline sees them; sexual/minors opens child-safety cases.
+CATEGORY_WEIGHTS = {
+    "harassment": 30,
+    "hate": 12,
+    "sexual": 15,
+    "violence": 10,
+    "self-harm": 6,
+    "illicit": 10,
+    "harassment/threatening": 5,
+    "violence/graphic": 4,
+    "illicit/violent": 3,
+    "hate/threatening": 2,
+    "self-harm/intent": 1,
+    "self-harm/instructions": 1,
+    "sexual/minors": 1,
+}
+
+
+def detection(rng: random.Random, subjects: int, serial: int) -> dict:
+    """A realistic detection: an omni-moderation response with all 13 categories scored."""
+    detected = rng.choices(list(CATEGORY_WEIGHTS), weights=list(CATEGORY_WEIGHTS.values()))[0]
+    scores = {c.value: round(rng.uniform(0.0001, 0.05), 6) for c in ModerationCategory}
+    scores[detected] = round(rng.uniform(0.55, 0.99), 6)
+    return {
+        "subject": {"type": "account", "id": f"user-{rng.randrange(subjects)}"},
+        "source": {"name": "openai-moderation", "model": "omni-moderation-latest"},
+        "moderation": {
+            "id": f"modr-{serial}",
+            "model": "omni-moderation-latest",
+            "results": [
+                {
+                    "flagged": True,
+                    "categories": {name: name == detected for name in scores},
+                    "category_scores": scores,
+                    "category_applied_input_types": {name: ["text"] for name in scores},
+                }
+            ],
+        },
+        "content": {"ref": f"msg-{serial}", "type": "chat_message", "excerpt": "…"},
+        "occurred_at": "2026-03-01T12:00:00Z",
+        "metadata": {"conversation": f"conv-{serial // 7}"},
+    }
+
+
+def bodies(rng: random.Random, count: int, per_request: int, first_serial: int) -> list[bytes]:
+    """Request bodies, prepared before the clock starts; about one detection in four is about a
+    subject already reported (it attaches to the open case)."""
+    subjects = max(1, count * 3 // 4)
+    items = [detection(rng, subjects, first_serial + n) for n in range(count)]
+    if per_request == 1:
+        return [json.dumps(item).encode() for item in items]
+    return [
+        json.dumps({"items": items[n : n + per_request]}).encode()
+        for n in range(0, count, per_request)
+    ]
+
+
+# --- the server ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(url: str, instance: Path, port: int, threads: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DOCKET_INSTANCE_PATH": str(instance),
+        "SECRET_KEY": secrets.token_hex(32),
+    }
+    command = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "--workers", str(WORKERS),
+        "--worker-class", "gthread",
+        "--threads", str(threads),
+        "--bind", f"127.0.0.1:{port}",
+        "--keep-alive", "30",
+        "--log-level", "warning",
+        "app:create_app()",
+    ]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=env)
+
+
+def wait_until_up(port: int, key: str, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"gunicorn exited with status {server.returncode}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/api/v1/me", headers={"Authorization": f"Bearer {key}"})
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    sys.exit("gunicorn did not answer within 60 s")
+
+
+# --- the client ----------------------------------------------------------------------------------
+
+
+def post_all(port: int, key: str, path: str, payloads: list[bytes], clients: int) -> dict:
+    """Post every payload from `clients` threads on keep-alive connections; wall time and the
+    latency of each request."""
+    pending = iter(enumerate(payloads))
+    take = threading.Lock()
+    latencies: list[float] = []
+    failures: list[str] = []
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        while True:
+            with take:
+                job = next(pending, None)
+            if job is None:
+                break
+            _, body = job
+            began = time.perf_counter()
+            connection.request("POST", path, body=body, headers=headers)
+            response = connection.getresponse()
+            answer = response.read()
+            latencies.append(time.perf_counter() - began)
+            if response.status not in (201, 207):
+                failures.append(f"{response.status} {answer[:200]!r}")
+            elif response.status == 207:
+                failures.extend(
+                    json.dumps(r)[:200] for r in json.loads(answer)["results"] if r["status"] != 201
+                )
+        connection.close()
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"seconds": time.perf_counter() - began, "latencies": latencies, "failures": failures}
+
+
+def print_run(label: str, detections: int, run: dict) -> float:
+    rate = detections / run["seconds"]
+    latencies = sorted(run["latencies"])
+    p50 = statistics.median(latencies) * 1000
+    p95 = latencies[int(len(latencies) * 0.95) - 1] * 1000
+    print(
+        f"{label:<34} {detections:>7,} detections in {run['seconds']:6.2f} s = "
+        f"{rate:8,.0f}/s   (per request p50 {p50:6.1f} ms, p95 {p95:6.1f} ms)"
+    )
+    for failure in run["failures"][:5]:
+        print(f"    failed: {failure}")
+    return rate
+
+
+# --- raw inserts of the same rows ----------------------------------------------------------------
+
+
+def api_rows(engine: sa.Engine) -> tuple[list[dict], list[dict], list[dict]]:
+    """Every Subject, Case and Report row the API wrote, as plain values."""
+    with engine.connect() as connection:
+        return tuple(
+            [
+                dict(row._mapping)
+                for row in connection.execute(sa.select(table).order_by(table.c.id))
+            ]
+            for table in (Subject.__table__, Case.__table__, Report.__table__)
+        )
+
+
+def raw_insert_rate(
+    engine: sa.Engine, rows: tuple[list[dict], list[dict], list[dict]], *, per_transaction: int
+) -> tuple[int, float]:
+    """Insert copies of `rows`, `per_transaction` reports (with their cases and subjects) per
+    transaction; returns (reports, seconds)."""
+    subjects, cases, reports = rows
+    with engine.connect() as connection:
+        offsets = {
+            table: connection.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
+            for table in (Subject.__table__, Case.__table__, Report.__table__)
+        }
+    subject_by_id = {row["id"]: row for row in subjects}
+    case_by_id = {row["id"]: row for row in cases}
+    tag = f"raw{per_transaction}-"
+
+    def copy_subject(row):
+        return {**row, "id": row["id"] + offsets[Subject.__table__],
+                "external_id": tag + row["external_id"]}  # fmt: skip
+
+    def copy_case(row):
+        return {**row, "id": row["id"] + offsets[Case.__table__],
+                "subject_id": row["subject_id"] + offsets[Subject.__table__],
+                "reference": tag + row["reference"]}  # fmt: skip
+
+    def copy_report(row):
+        return {**row, "id": row["id"] + offsets[Report.__table__],
+                "case_id": row["case_id"] + offsets[Case.__table__]}  # fmt: skip
+
+    seen_cases: set[int] = set()
+    chunks = []
+    for start in range(0, len(reports), per_transaction):
+        chunk = reports[start : start + per_transaction]
+        new_cases = []
+        for report in chunk:
+            if report["case_id"] not in seen_cases:
+                seen_cases.add(report["case_id"])
+                new_cases.append(case_by_id[report["case_id"]])
+        new_subjects = {case["subject_id"]: subject_by_id[case["subject_id"]] for case in new_cases}
+        chunks.append(
+            (
+                [copy_subject(s) for s in new_subjects.values()],
+                [copy_case(c) for c in new_cases],
+                [copy_report(r) for r in chunk],
+            )
+        )
+    # Subjects shared by cases in different chunks are inserted with the first of them.
+    inserted_subjects: set[int] = set()
+    began = time.perf_counter()
+    for chunk_subjects, chunk_cases, chunk_reports in chunks:
+        fresh = [s for s in chunk_subjects if s["id"] not in inserted_subjects]
+        inserted_subjects.update(s["id"] for s in fresh)
+        with engine.begin() as connection:
+            if fresh:
+                connection.execute(sa.insert(Subject.__table__), fresh)
+            if chunk_cases:
+                connection.execute(sa.insert(Case.__table__), chunk_cases)
+            connection.execute(sa.insert(Report.__table__), chunk_reports)
+    return len(reports), time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--single", type=int, default=1_000, help="detections sent one by one")
+    parser.add_argument("--batch", type=int, default=5_000, help="detections sent in batches")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent client connections")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--admin-url", default=os.environ.get("PG_ADMIN_URL", "postgresql://127.0.0.1:5432/test")
+    )
+    args = parser.parse_args()
+
+    name = f"docket_bench_{os.getpid()}"
+    pg_database.main("create", args.admin_url, name)
+    url = pg_database.database_url(args.admin_url, name)
+    server = None
+    try:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        with Session(engine) as session:
+            _, key = create_api_key(session, name="bench", scopes=[ApiScope.detections_write])
+            session.commit()
+        with engine.connect() as connection:
+            version = connection.exec_driver_sql("SHOW server_version").scalar()
+        print(f"PostgreSQL {version}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+        print(
+            f"gunicorn: {WORKERS} workers x {args.threads} threads (gthread, keep-alive); "
+            f"client: {args.clients} threads, one keep-alive connection each\n"
+        )
+        rng = random.Random(2026)
+        single = bodies(rng, args.single, 1, 0)
+        batches = bodies(rng, args.batch, BATCH_SIZE, args.single)
+
+        with tempfile.TemporaryDirectory(prefix="docket-bench-") as instance:
+            port = free_port()
+            server = start_server(url, Path(instance), port, args.threads)
+            wait_until_up(port, key, server)
+            # Warm up both workers (imports, definitions, connection pools) off the clock.
+            warm = bodies(random.Random(1), 40, 1, 10**9)
+            post_all(port, key, "/api/v1/detections", warm, args.clients)
+            single_rate = print_run(
+                "HTTP, one detection per request",
+                args.single,
+                post_all(port, key, "/api/v1/detections", single, args.clients),
+            )
+            batch_rate = print_run(
+                f"HTTP, batches of {BATCH_SIZE}",
+                args.batch,
+                post_all(port, key, "/api/v1/detections/batch", batches, args.clients),
+            )
+            server.terminate()
+            server.wait(timeout=30)
+            server = None
+
+        with Session(engine) as session:
+            stored = session.exec(select(sa.func.count()).select_from(Report)).one()
+            opened = session.exec(select(sa.func.count()).select_from(Case)).one()
+            log = session.get(LogHead, 1).size
+        print(f"\nstored: {stored:,} reports on {opened:,} cases; {log:,} trail events")
+
+        print()
+        raw_rates = {}
+        written = api_rows(engine)
+        for per_transaction in (1, BATCH_SIZE):
+            rows, seconds = raw_insert_rate(engine, written, per_transaction=per_transaction)
+            raw_rates[per_transaction] = rows / seconds
+            label = (
+                "raw Core inserts, one per transaction"
+                if per_transaction == 1
+                else f"raw Core executemany, {per_transaction} per transaction"
+            )
+            print(f"{label:<44} {rows:>7,} reports in {seconds:6.2f} s = {rows / seconds:8,.0f}/s")
+        print(
+            f"\nsingle: {single_rate:,.0f}/s (target 300/s) = "
+            f"{single_rate / raw_rates[1]:.0%} of one-row raw inserts (sequential)"
+        )
+        print(
+            f"batch:  {batch_rate:,.0f}/s (target 3,000/s) = "
+            f"{batch_rate / raw_rates[BATCH_SIZE]:.0%} of raw executemany"
+        )
+        engine.dispose()
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        pg_database.main("drop", args.admin_url, name)
+
+
+if __name__ == "__main__":
+    main()

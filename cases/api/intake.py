@@ -1,0 +1,406 @@
+"""Intake over the JSON API: detected violations from integrations (one at a time or in batches)
+and public notices of misuse (DSA Art. 16).
+
+Each body is validated here, every problem reported at once by field path
+(`items[3].subject.type`), then handed to `cases.intake.receive`, which stores the exact text it
+was sent with its SHA-256. A batch item's payload is its own exact text within the batch body, so
+each detection keeps a verbatim record and hash of its own. The view commits once.
+"""
+
+import json
+import re
+from datetime import UTC, datetime
+from hashlib import sha256
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app, g, request
+from sqlmodel import Session
+
+from cases.actors import Actor
+from cases.api import api_key_required, bp
+from cases.api.idempotency import respond_once
+from cases.db import get_session
+from cases.definitions import definitions
+from cases.enums import ApiScope, ReportSource, SubjectKind
+from cases.errors import ApiError
+from cases.extensions import limiter
+from cases.intake import IntakeError, IntakeItem, IntakeOutcome, SubjectRef, receive
+from cases.models import ApiKey
+from cases.moderation import ModerationFormatError, parse_moderation
+from cases.portal import PORTAL, status_link
+from cases.trail.canonical import utc_timestamp
+from cases.web import body_limit
+
+BATCH_MAX_ITEMS = 500
+SUBJECT_ID_MAX = 200  # Subject.external_id
+LOCATION_MAX = 2000  # Report.location
+EXPLANATION_MAX = 20_000
+SUBJECT_KINDS = frozenset(SubjectKind)
+
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})\Z", re.IGNORECASE
+)
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+FieldErrors = dict[str, str]
+
+
+def invalid(fields: FieldErrors) -> ApiError:
+    return ApiError(
+        422, "validation_failed", "Some fields are missing or invalid; see 'fields'.", fields=fields
+    )
+
+
+# --- reading the body ----------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def json_body() -> tuple[bytes, str, Any]:
+    """The body as bytes, as text and parsed; 415 unless it is declared JSON."""
+    # Requiring the JSON content type also keeps cross-site HTML forms off the public endpoint.
+    if not request.is_json:
+        raise ApiError(
+            415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json)."
+        )
+    data = request.get_data()  # over the route's body limit: 413 (cases.web)
+    try:
+        text = data.decode("utf-8")
+        return data, text, json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ApiError(400, "invalid_json", f"The body is not valid UTF-8 JSON: {exc}.") from None
+
+
+def item_texts(text: str) -> list[str]:
+    """The exact text of each element of the top-level `items` array of `text`, which must be a
+    JSON object already known to be valid (the last `items` wins, as in `json.loads`)."""
+
+    def skip(pos: int) -> int:
+        return _WHITESPACE.match(text, pos).end()
+
+    found: list[str] = []
+    pos = skip(skip(0) + 1)  # past "{"
+    while text[pos] != "}":
+        key, pos = _DECODER.raw_decode(text, pos)
+        pos = skip(skip(pos) + 1)  # past ":"
+        if key == "items":
+            found = []
+        if key == "items" and text[pos] == "[":
+            pos = skip(pos + 1)
+            while text[pos] != "]":
+                _, end = _DECODER.raw_decode(text, pos)
+                found.append(text[pos:end])
+                pos = skip(end)
+                if text[pos] == ",":
+                    pos = skip(pos + 1)
+            pos += 1
+        else:
+            _, pos = _DECODER.raw_decode(text, pos)
+        pos = skip(pos)
+        if text[pos] == ",":
+            pos = skip(pos + 1)
+    return found
+
+
+# --- field checks: each records its problem under the field's path and returns None --------------
+
+
+def _path(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _object(errors: FieldErrors, value: Any, path: str, *, required: bool = True) -> dict | None:
+    if value is None:
+        if required:
+            errors[path] = "required"
+        return None
+    if not isinstance(value, dict):
+        errors[path] = "expected an object"
+        return None
+    return value
+
+
+def _text(
+    errors: FieldErrors, value: Any, path: str, *, max_length: int, required: bool = True
+) -> str | None:
+    if value is None or value == "":
+        if required:
+            errors[path] = "required"
+        return None
+    if not isinstance(value, str):
+        errors[path] = "expected a string"
+        return None
+    if not value.strip():
+        errors[path] = "must not be blank"
+        return None
+    if len(value) > max_length:
+        errors[path] = f"at most {max_length} characters"
+        return None
+    return value
+
+
+def _subject(errors: FieldErrors, value: Any, path: str, *, required: bool) -> SubjectRef | None:
+    subject = _object(errors, value, path, required=required)
+    if subject is None:
+        return None
+    kind = subject.get("type")
+    if not isinstance(kind, str) or kind not in SUBJECT_KINDS:
+        errors[f"{path}.type"] = f"one of: {', '.join(SubjectKind)}"
+        kind = None
+    external_id = _text(errors, subject.get("id"), f"{path}.id", max_length=SUBJECT_ID_MAX)
+    display = _text(
+        errors, subject.get("display"), f"{path}.display", max_length=200, required=False
+    )
+    if kind is None or external_id is None:
+        return None
+    return SubjectRef(kind=SubjectKind(kind), external_id=external_id, display=display)
+
+
+def _timestamp(errors: FieldErrors, value: Any, path: str) -> datetime | None:
+    if value is None:
+        errors[path] = "required"
+        return None
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        errors[path] = "an RFC 3339 date-time with its offset, e.g. 2026-03-01T12:00:00Z"
+        return None
+    try:
+        return datetime.fromisoformat(value.upper().replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError as exc:
+        errors[path] = f"not a valid date-time: {exc}"
+        return None
+
+
+def _email(errors: FieldErrors, value: Any, path: str) -> str | None:
+    email = _text(errors, value, path, max_length=320, required=False)
+    if email is None:
+        return None
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        errors[path] = str(exc)
+        return None
+
+
+# --- detections ----------------------------------------------------------------------------------
+
+
+def detection_item(body: Any, text: str, *, api_key_id: int, prefix: str = "") -> IntakeItem:
+    """Validate one detection; 422 naming every field at fault."""
+    if not isinstance(body, dict):
+        raise invalid({prefix or "body": "expected a JSON object"})
+    errors: FieldErrors = {}
+    subject = _subject(errors, body.get("subject"), _path(prefix, "subject"), required=True)
+    source_name = None
+    source_path = _path(prefix, "source")
+    source = _object(errors, body.get("source"), source_path)
+    if source is not None:
+        source_name = _text(errors, source.get("name"), f"{source_path}.name", max_length=120)
+        _text(errors, source.get("model"), f"{source_path}.model", max_length=120, required=False)
+    moderation = None
+    moderation_path = _path(prefix, "moderation")
+    if body.get("moderation") is None:
+        errors[moderation_path] = "required: the moderation response, verbatim"
+    else:
+        try:
+            moderation = parse_moderation(body["moderation"], path=moderation_path)
+        except ModerationFormatError as exc:
+            errors[exc.field] = str(exc)
+    content_ref = None
+    content_path = _path(prefix, "content")
+    content = _object(errors, body.get("content"), content_path)
+    if content is not None:
+        _text(errors, content.get("type"), f"{content_path}.type", max_length=64)
+        content_ref = _text(
+            errors, content.get("ref"), f"{content_path}.ref", max_length=400, required=False
+        )
+        _text(
+            errors,
+            content.get("excerpt"),
+            f"{content_path}.excerpt",
+            max_length=EXPLANATION_MAX,
+            required=False,
+        )
+    occurred_at = _timestamp(errors, body.get("occurred_at"), _path(prefix, "occurred_at"))
+    _object(errors, body.get("metadata"), _path(prefix, "metadata"), required=False)
+    if errors:
+        raise invalid(errors)
+    return IntakeItem(
+        source=ReportSource.classifier,
+        subject=subject,
+        raw_payload=text,
+        moderation=moderation,
+        source_name=source_name,
+        content_ref=content_ref,
+        occurred_at=occurred_at,
+        api_key_id=api_key_id,
+    )
+
+
+def integration_actor(api_key: ApiKey) -> Actor:
+    return Actor.system(f"api_key:{api_key.id}")
+
+
+def created_body(item: IntakeItem, outcome: IntakeOutcome) -> dict:
+    report, case = outcome.report, outcome.case
+    return {
+        "report": {
+            "id": report.id,
+            "source": report.source,
+            "source_name": report.source_name,
+            "policy_clause": report.policy_clause,
+            "payload_sha256": report.payload_sha256,
+            "received_at": utc_timestamp(report.received_at),
+            "moderation_scores": report.moderation_scores,
+            "unknown_categories": sorted(item.moderation.unknown) if item.moderation else [],
+        },
+        "case": {
+            "reference": case.reference,
+            "workflow": case.workflow_name,
+            "state": case.state,
+            "priority": case.priority,
+            "priority_band": case.priority_band,
+            "opened": outcome.opened,
+        },
+    }
+
+
+def _receive(session: Session, item: IntakeItem, actor: Actor, prefix: str = "") -> dict:
+    try:
+        outcome = receive(session, item=item, actor=actor)
+    except IntakeError as exc:
+        raise invalid({_path(prefix, exc.field): str(exc)}) from None
+    return created_body(item, outcome)
+
+
+@bp.post("/detections")
+@api_key_required(ApiScope.detections_write)
+def post_detection():
+    data, text, body = json_body()
+    item = detection_item(body, text, api_key_id=g.api_key.id)
+    session = get_session()
+    actor = integration_actor(g.api_key)
+    return respond_once(
+        session,
+        api_key_id=g.api_key.id,
+        body=data,
+        produce=lambda: (_receive(session, item, actor), 201),
+    )
+
+
+def _batch_result(session: Session, entry: IntakeItem | ApiError, actor: Actor, at: str) -> dict:
+    """One item's result; a failed item leaves nothing behind (its own SAVEPOINT)."""
+    if isinstance(entry, IntakeItem):
+        try:
+            with session.begin_nested():
+                return {"status": 201, **_receive(session, entry, actor, prefix=at)}
+        except ApiError as exc:
+            entry = exc
+    return {
+        "status": entry.status,
+        "error": {"code": entry.code, "message": entry.message, "fields": entry.fields},
+    }
+
+
+@bp.post("/detections/batch")
+@body_limit(lambda config: config["DETECTIONS_BATCH_MAX_CONTENT_LENGTH"])
+@api_key_required(ApiScope.detections_write)
+def post_detection_batch():
+    data, text, body = json_body()
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not 1 <= len(items) <= BATCH_MAX_ITEMS:
+        raise invalid({"items": f"a list of 1 to {BATCH_MAX_ITEMS} detections"})
+    entries: list[IntakeItem | ApiError] = []
+    for index, (item, item_text) in enumerate(zip(items, item_texts(text), strict=True)):
+        try:
+            entries.append(
+                detection_item(item, item_text, api_key_id=g.api_key.id, prefix=f"items[{index}]")
+            )
+        except ApiError as exc:
+            entries.append(exc)
+    session = get_session()
+    actor = integration_actor(g.api_key)
+
+    def produce() -> tuple[dict, int]:
+        results = [
+            _batch_result(session, entry, actor, f"items[{index}]")
+            for index, entry in enumerate(entries)
+        ]
+        return {"results": results}, 207
+
+    return respond_once(session, api_key_id=g.api_key.id, body=data, produce=produce)
+
+
+# --- public notices ------------------------------------------------------------------------------
+
+
+def located_subject(location: str) -> SubjectRef:
+    """The subject of a notice that names only where it happened: the content at `location`
+    (the web form's scheme, so both channels group on one subject)."""
+    external_id = location
+    if len(external_id) > SUBJECT_ID_MAX:
+        external_id = "sha256:" + sha256(external_id.encode()).hexdigest()
+    return SubjectRef(kind=SubjectKind.content, external_id=external_id, display=location[:200])
+
+
+def notice_item(body: Any, text: str) -> IntakeItem:
+    """Validate a public notice of misuse (DSA Art. 16); 422 naming every field at fault."""
+    if not isinstance(body, dict):
+        raise invalid({"body": "expected a JSON object"})
+    errors: FieldErrors = {}
+    category = _text(errors, body.get("category"), "category", max_length=64)
+    if category is not None:
+        try:
+            definitions().policy.clause(category)
+        except KeyError:
+            errors["category"] = "not a category of the usage policy (the /report form lists them)"
+    location = _text(errors, body.get("location"), "location", max_length=LOCATION_MAX)
+    explanation = _text(errors, body.get("explanation"), "explanation", max_length=EXPLANATION_MAX)
+    reporter_name = _text(
+        errors, body.get("reporter_name"), "reporter_name", max_length=200, required=False
+    )
+    reporter_email = _email(errors, body.get("reporter_email"), "reporter_email")
+    if body.get("good_faith") is not True:
+        errors["good_faith"] = (
+            "must be true: you confirm the notice is accurate and complete and made in good faith"
+        )
+    subject = _subject(errors, body.get("subject"), "subject", required=False)
+    if errors:
+        raise invalid(errors)
+    return IntakeItem(
+        source=ReportSource.user_report,
+        subject=subject or located_subject(location),
+        raw_payload=text,
+        clause_id=category,
+        location=location,
+        explanation=explanation,
+        reporter_name=reporter_name,
+        reporter_email=reporter_email,
+        good_faith=True,
+    )
+
+
+def _public_limit() -> str:
+    return current_app.config["RATELIMIT_PUBLIC"]
+
+
+@bp.post("/reports")
+@limiter.limit(_public_limit)
+def post_report():
+    _, text, body = json_body()
+    item = notice_item(body, text)
+    session = get_session()
+    try:
+        outcome = receive(session, item=item, actor=PORTAL)
+    except IntakeError as exc:
+        raise invalid({exc.field: str(exc)}) from None
+    session.commit()
+    return {
+        "reference": outcome.case.reference,
+        "status_url": status_link(outcome.report),
+        "received_at": utc_timestamp(outcome.report.received_at),
+        "lacks_notice_contact": outcome.report.lacks_notice_contact,
+    }, 201
