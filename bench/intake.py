@@ -4,9 +4,10 @@
 
 Creates a fresh PostgreSQL database (PG_ADMIN_URL, default postgresql://127.0.0.1:5432/test),
 migrates it, creates an API key and starts gunicorn (2 workers, gthread so connections are kept
-alive) on a free localhost port. C client threads, each on its own keep-alive connection, post
-N detections one per request, then N more in batches of 100. Beside them it prints the raw insert
-rate of the same Subject, Case and Report rows (copies of the ones the API wrote) through
+alive) on a free localhost port. Client threads, each on its own keep-alive connection, post N
+detections one per request (C threads), then N more in batches of 100 (--batch-clients threads,
+default one per worker: batches queue on the log-head lock anyway). Beside them it prints the raw
+insert rate of the same Subject, Case and Report rows (copies of the ones the API wrote) through
 SQLAlchemy Core executemany in the same database: what the database alone costs, without HTTP,
 validation, routing, grouping, priority or the evidence trail. The database is dropped at the end.
 
@@ -44,6 +45,7 @@ from tests import pg_database  # noqa: E402
 from workflows import ModerationCategory  # noqa: E402
 
 BATCH_SIZE = 100
+TIMEOUT = 600  # seconds: batches queue behind each other on the log-head lock
 WORKERS = 2
 # How often each category is the one detected (the rest are low scores), roughly as a chat
 # product's classifier pipeline sees them; sexual/minors opens child-safety cases.
@@ -161,7 +163,7 @@ def post_all(port: int, key: str, path: str, payloads: list[bytes], clients: int
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
     def client() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
         while True:
             with take:
                 job = next(pending, None)
@@ -169,9 +171,14 @@ def post_all(port: int, key: str, path: str, payloads: list[bytes], clients: int
                 break
             _, body = job
             began = time.perf_counter()
-            connection.request("POST", path, body=body, headers=headers)
-            response = connection.getresponse()
-            answer = response.read()
+            try:
+                connection.request("POST", path, body=body, headers=headers)
+                response = connection.getresponse()
+                answer = response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                failures.append(f"{type(exc).__name__}: {exc}")
+                connection.close()  # reconnects on the next request
+                continue
             latencies.append(time.perf_counter() - began)
             if response.status not in (201, 207):
                 failures.append(f"{response.status} {answer[:200]!r}")
@@ -283,7 +290,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--single", type=int, default=1_000, help="detections sent one by one")
     parser.add_argument("--batch", type=int, default=5_000, help="detections sent in batches")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent client connections")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent connections, single")
+    parser.add_argument(
+        "--batch-clients", type=int, default=WORKERS, help="concurrent connections, batches"
+    )
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument(
         "--admin-url", default=os.environ.get("PG_ADMIN_URL", "postgresql://127.0.0.1:5432/test")
@@ -305,7 +315,8 @@ def main() -> None:
         print(f"PostgreSQL {version}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
         print(
             f"gunicorn: {WORKERS} workers x {args.threads} threads (gthread, keep-alive); "
-            f"client: {args.clients} threads, one keep-alive connection each\n"
+            f"client: {args.clients} threads (batches: {args.batch_clients}), "
+            "one keep-alive connection each\n"
         )
         rng = random.Random(2026)
         single = bodies(rng, args.single, 1, 0)
@@ -326,7 +337,7 @@ def main() -> None:
             batch_rate = print_run(
                 f"HTTP, batches of {BATCH_SIZE}",
                 args.batch,
-                post_all(port, key, "/api/v1/detections/batch", batches, args.clients),
+                post_all(port, key, "/api/v1/detections/batch", batches, args.batch_clients),
             )
             server.terminate()
             server.wait(timeout=30)

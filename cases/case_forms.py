@@ -76,10 +76,12 @@ def _required(message: str) -> list:
     return [InputRequired(message=message)]
 
 
+def _text(label: str, limit: int, message: str) -> TextAreaField:
+    """A required free-text answer (blank or whitespace-only is refused with `message`)."""
+    return TextAreaField(label, validators=[DataRequired(message=message), Length(max=limit)])
+
+
 def _fields_for(name: RequiredField, *, policy: Policy, required: bool) -> dict[str, Any]:
-    text = lambda label, limit, why: TextAreaField(  # noqa: E731
-        label, validators=[DataRequired(message=why), Length(max=limit)]
-    )
     match name:
         case RequiredField.policy_clause:
             return {
@@ -118,7 +120,7 @@ def _fields_for(name: RequiredField, *, policy: Policy, required: bool) -> dict[
             }
         case RequiredField.statement_of_reasons:
             return {
-                "facts": text("Facts and circumstances", MAX_FACTS, "State the facts."),
+                "facts": _text("Facts and circumstances", MAX_FACTS, "State the facts."),
                 "automated_detection": RadioField(
                     "Was it detected by automated means?",
                     choices=YES_NO,
@@ -130,7 +132,9 @@ def _fields_for(name: RequiredField, *, policy: Policy, required: bool) -> dict[
                     default="no",
                     validators=_required("Answer yes or no."),
                 ),
-                "ground": text("Ground: how the clause applies", MAX_GROUND, "Explain the ground."),
+                "ground": _text(
+                    "Ground: how the clause applies", MAX_GROUND, "Explain the ground."
+                ),
                 "redress": TextAreaField(
                     "Redress: how to contest it",
                     default=DEFAULT_REDRESS,
@@ -138,10 +142,10 @@ def _fields_for(name: RequiredField, *, policy: Policy, required: bool) -> dict[
                 ),
             }
         case RequiredField.note:
-            return {name: text("Note (internal)", MAX_NOTE, "Write the note.")}
+            return {name: _text("Note (internal)", MAX_NOTE, "Write the note.")}
         case RequiredField.appeal_outcome:
             return {
-                name: text(
+                name: _text(
                     "Decision on the appeal, with reasons (sent to the appellant)",
                     MAX_GROUND,
                     "Give the decision on the appeal.",
@@ -155,7 +159,7 @@ def _fields_for(name: RequiredField, *, policy: Policy, required: bool) -> dict[
                 )
             }
         case RequiredField.no_report_reason:
-            return {name: text("Why it is not reported", MAX_GROUND, "Give the reason.")}
+            return {name: _text("Why it is not reported", MAX_GROUND, "Give the reason.")}
     raise ValueError(f"no form field for {name!r}")
 
 

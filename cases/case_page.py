@@ -27,7 +27,7 @@ from cases.security import has_permission
 from cases.sla import sla_status
 from cases.trail.events import TrailError, verify_chain
 from cases.trail.models import CaseEvent, EventPayload
-from cases.trail.store import case_records
+from cases.trail.store import to_record
 from cases.transitions import case_workflow
 from workflows import Clause, ModerationCategory, State, Workflow, get_state
 from workflows.graph import to_svg
@@ -217,33 +217,21 @@ def summarize(type: str, p: dict[str, Any] | None, *, workflow: Workflow, people
     return type.replace("_", " ").capitalize()
 
 
-def _timeline(session: Session, case: Case, workflow: Workflow, people) -> list[TimelineEntry]:
-    rows = session.exec(
-        select(CaseEvent, EventPayload)
-        .join(EventPayload, col(EventPayload.event_id) == CaseEvent.id, isouter=True)
-        .where(CaseEvent.case_id == case.id)
-        .order_by(col(CaseEvent.seq))
-    )
-    entries = []
-    for event, stored in rows:
-        payload = json.loads(stored.payload) if stored else None
-        entries.append(
-            TimelineEntry(
-                seq=event.seq,
-                type=event.type,
-                actor=event.actor,
-                at=event.at,
-                summary=summarize(event.type, payload, workflow=workflow, people=people),
-                payload=payload,
-            )
+def _trail(session: Session, case: Case) -> list[tuple[CaseEvent, EventPayload | None]]:
+    return list(
+        session.exec(
+            select(CaseEvent, EventPayload)
+            .join(EventPayload, col(EventPayload.event_id) == CaseEvent.id, isouter=True)
+            .where(CaseEvent.case_id == case.id)
+            .order_by(col(CaseEvent.seq))
         )
-    return entries
+    )
 
 
-def verify_case(session: Session, case: Case) -> Verification:
-    """The case's hash chain checked as `trail verify` checks it."""
+def verify_case(case: Case, trail: list[tuple[CaseEvent, EventPayload | None]]) -> Verification:
+    """The case's hash chain checked as `trail verify` checks it, from the stored bytes."""
     try:
-        summary = verify_chain(case.reference, case_records(session, case_id=case.id))
+        summary = verify_chain(case.reference, [to_record(e, p) for e, p in trail])
     except TrailError as exc:
         return Verification(False, f"verification failed: {exc}")
     erased = f"; {summary.erased} payloads erased" if summary.erased else ""
@@ -262,13 +250,24 @@ def _people(session: Session, labels: set[str]) -> dict[str, str]:
 def case_page(session: Session, *, case: Case, viewer: User, now: datetime) -> CasePage:
     """Everything the case page shows to `viewer` (who may see the case: see cases.access)."""
     workflow = case_workflow(session, case)
-    events = session.exec(select(CaseEvent.actor).where(CaseEvent.case_id == case.id)).all()
+    trail = _trail(session, case)
+    payloads = [json.loads(stored.payload) if stored else None for _, stored in trail]
     pending = session.exec(select(PendingApproval).where(PendingApproval.case_id == case.id)).all()
-    labels = set(events) | {f"user:{p.requested_by_id}" for p in pending}
-    if case.assignee_id:
-        labels.add(f"user:{case.assignee_id}")
+    labels = {event.actor for event, _ in trail} | {f"user:{p.requested_by_id}" for p in pending}
+    labels |= {str(p["assignee"]) for p in payloads if p and "assignee" in p}
+    labels.add(f"user:{case.assignee_id}")
     people = _people(session, labels)
-    timeline = _timeline(session, case, workflow, people)
+    timeline = [
+        TimelineEntry(
+            seq=event.seq,
+            type=event.type,
+            actor=event.actor,
+            at=event.at,
+            summary=summarize(event.type, payload, workflow=workflow, people=people),
+            payload=payload,
+        )
+        for (event, _), payload in zip(trail, payloads, strict=True)
+    ]
     try:
         clause = definitions().policy.clause(case.policy_clause or "")
     except KeyError:
@@ -295,7 +294,7 @@ def case_page(session: Session, *, case: Case, viewer: User, now: datetime) -> C
         ),
         timeline=timeline,
         notes=[e for e in timeline if e.type == EventType.note],
-        verification=verify_case(session, case),
+        verification=verify_case(case, trail),
         diagram=Markup(to_svg(workflow, current=case.state)),
         pending=[(p, people.get(f"user:{p.requested_by_id}", "?")) for p in pending],
         people=people,

@@ -28,7 +28,7 @@ from cases.case_notes import add_note
 from cases.case_page import case_page
 from cases.claims import ClaimConflict, claim_case, release_case
 from cases.db import get_session, session_scope
-from cases.decisions import DecisionInvalid, decide_case, preview_notice, writes_decision
+from cases.decisions import DecisionInvalid, fire_transition, preview_notice, writes_decision
 from cases.definitions import definitions
 from cases.enums import Permission, ReportSource
 from cases.models import Case, PendingApproval, Report
@@ -39,7 +39,6 @@ from cases.transitions import (
     allowed_transitions,
     case_workflow,
     latest_decision,
-    transition_case,
 )
 from workflows import Transition, TransitionRefused
 
@@ -177,57 +176,59 @@ def _claim_action(reference: str, service, done: str):
     return _back(case)
 
 
+def _preview(session: Session, case: Case, transition: Transition, fields: dict) -> str:
+    """The notification email the decision would send, from the form's unsaved values."""
+    notice = preview_notice(session, case=case, transition=transition.name, fields=fields)
+    return render_template(
+        "public/mail/affected_user_decision.txt",
+        reference=case.reference,
+        notice=notice,
+        link=PREVIEW_LINK,
+        link_expires=notice.appeal_until,
+    )
+
+
 @bp.post("/<reference>/transitions")
 def transition(reference: str):
     session = get_session()
     case = _case(session, reference)
     actor = Actor.staff(current_user)
     name = request.form.get("transition", "")
-    chosen = next(
-        (t for t in allowed_transitions(session, case=case, actor=actor) if t.name == name), None
-    )
+    offered = {t.name: t for t in allowed_transitions(session, case=case, actor=actor)}
+    chosen = offered.get(name)
     if chosen is None:
-        workflow = case_workflow(session, case)
-        known = next((t for t in workflow.transitions if t.name == name), None)
-        label = known.label if known else name
+        known = {t.name: t for t in case_workflow(session, case).transitions}
+        label = known[name].label if name in known else name
         flash(f"{label!r} is not available to you on this case now.", "error")
         return _back(case)
     form = transition_form(chosen, policy=definitions().policy, defaults={}, formdata=request.form)
-    rerender = dict(bound=form, bound_transition=chosen.name)
+    again = {"bound": form, "bound_transition": chosen.name}
     if not form.validate_on_submit():
-        return render_case(session, case, **rerender, status=422)
+        return render_case(session, case, **again, status=422)
     fields = transition_fields(form, chosen)
+    previewing = request.form.get("action") == "preview" and writes_decision(chosen.name)
     try:
-        if request.form.get("action") == "preview" and writes_decision(chosen.name):
-            notice = preview_notice(session, case=case, transition=chosen.name, fields=fields)
-            text = render_template(
-                "public/mail/affected_user_decision.txt",
-                reference=case.reference,
-                notice=notice,
-                link=PREVIEW_LINK,
-                link_expires=notice.appeal_until,
-            )
-            return render_case(session, case, **rerender, preview=text)
-        if writes_decision(chosen.name):
-            decide_case(session, case=case, transition=chosen.name, actor=actor, fields=fields)
+        if previewing:
+            preview = _preview(session, case, chosen, fields)
         else:
-            transition_case(session, case=case, transition=chosen.name, actor=actor, fields=fields)
+            fire_transition(session, case=case, transition=chosen.name, actor=actor, fields=fields)
     except DecisionInvalid as exc:
         session.rollback()
-        target = form._fields.get(exc.field)
-        if target is None:
+        if exc.field not in form:
             flash(str(exc), "error")
             return _back(case)
-        target.errors = [*target.errors, str(exc)]
-        return render_case(session, case, **rerender, status=422)
+        form[exc.field].errors.append(str(exc))
+        return render_case(session, case, **again, status=422)
     except AwaitingApproval as exc:
-        session.commit()  # the request itself is recorded
+        session.commit()  # the request for approval is itself recorded
         flash(str(exc), "warning")
         return _back(case)
     except TransitionRefused as exc:
         session.rollback()
         flash(str(exc), "error")
         return _back(case)
+    if previewing:
+        return render_case(session, case, **again, preview=preview)
     session.commit()
     flash(f"{chosen.label}: done.", "success")
     return _back(case)

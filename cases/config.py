@@ -49,7 +49,7 @@ DEFAULTS = {
     "REPORT_ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,  # per file on the public report form
     "REPORT_ATTACHMENT_MAX_FILES": 5,
     "STATUS_LINK_MAX_AGE_DAYS": 400,  # private status links outlive the six-month appeal window
-    "SERVER_NAME": None,  # host[:port] of links in email; required when RQ workers send them
+    "PUBLIC_BASE_URL": "http://127.0.0.1:5000",  # where emailed links point (never a Host header)
     "MAIL_SERVER": "",  # empty: notifications are recorded as not sent (offline default)
     "MAIL_PORT": 25,
     "MAIL_USE_TLS": False,  # STARTTLS

@@ -2,7 +2,9 @@
 
 `decide_case` is the one way to fire a deciding transition: it validates the terms, fires the
 transition through `transition_case`, and writes the `Decision` row and its `decision` event in the
-same transaction, so a decision never exists without its transition or the other way round. The
+same transaction, so a decision never exists without its transition or the other way round.
+Callers that offer every transition (the case page, an API) use `fire_transition`, which routes
+deciding ones here. The
 transitions that decide are `decide` and `close_reported` (a first decision), `partially_reverse`
 (a lesser restriction on appeal) and `reverse` (the restriction lifted: a `no_action` decision, so
 that the enforcement webhook the workflow sends tells the platform to lift it).
@@ -238,7 +240,7 @@ def decide_case(
         transition=transition,
         actor=actor,
         fields={**fields, **terms.as_fields()},
-        now=now or utcnow(),
+        now=now,
     )
     statement = terms.statement
     decision = Decision(
@@ -273,6 +275,22 @@ def decide_case(
         },
     )
     return decision
+
+
+def fire_transition(
+    session: Session,
+    *,
+    case: Case,
+    transition: str,
+    actor: Actor,
+    fields: Mapping[str, Any],
+) -> None:
+    """Fire any transition for a caller that offers them all (the case page, an API): deciding
+    ones through `decide_case`, so that no decision is ever made without its Decision row."""
+    if writes_decision(transition):
+        decide_case(session, case=case, transition=transition, actor=actor, fields=fields)
+    else:
+        transition_case(session, case=case, transition=transition, actor=actor, fields=fields)
 
 
 def preview_notice(

@@ -12,12 +12,13 @@ from sqlmodel import Session, select
 from cases.accounts import create_user, get_user_by_email
 from cases.actors import Actor
 from cases.claims import claim_case
+from cases.decisions import DecisionInvalid, fire_transition
 from cases.enums import ReportSource, Role
 from cases.intake import IntakeItem, SubjectRef, receive
 from cases.models import Subject, User
 from cases.moderation import parse_moderation
 from cases.sqltypes import utcnow
-from cases.transitions import TransitionRefused, transition_case
+from cases.transitions import TransitionRefused
 
 DEMO_PASSWORD = "docket-demo-password"
 DEMO_SUBJECT_PREFIX = "demo-"
@@ -49,6 +50,28 @@ JOURNEYS = (
     (("start_triage", {}), ("dismiss", {"note": "Satire; no violation of the policy."})),
     (("start_triage", {}), ("send_to_enforcement", {"policy_clause": None})),
     (("start_triage", {}), ("request_information", {"note": "Asked for a screenshot."})),
+    (
+        ("start_triage", {}),
+        ("send_to_enforcement", {"policy_clause": None}),
+        (
+            "decide",
+            {
+                "policy_clause": None,
+                "restriction": "temporary_suspension",
+                "duration_days": 7,
+                "territorial_scope": ["worldwide"],
+                "statement_of_reasons": {
+                    "facts": "Several messages detected by the moderation pipeline and "
+                    "confirmed on review breach the clause.",
+                    "automated_detection": True,
+                    "automated_decision": False,
+                    "ground": "The usage policies prohibit this use; see the clause.",
+                    "redress": "You can appeal within six months through the link in "
+                    "this notice; a different reviewer will decide.",
+                },
+            },
+        ),
+    ),
 )
 
 
@@ -116,6 +139,7 @@ def _seed_cases(session: Session) -> Iterator[str]:
                 location=f"https://app.example/c/{rng.randrange(10**6)}",
                 explanation=text,
                 reporter_name=None if clause.startswith("minors.") else f"Reporter {number}",
+                reporter_email=None if clause.startswith("minors.") else f"r{number}@example.org",
                 good_faith=True,
                 raw_payload=json.dumps({"category": clause, "explanation": text}),
             )
@@ -141,8 +165,8 @@ def _walk(session: Session, case, journey, actor: Actor) -> None:
         claim_case(session, case=case, actor=actor)
         values = {k: (v if v is not None else case.policy_clause) for k, v in fields.items()}
         try:
-            transition_case(session, case=case, transition=transition, actor=actor, fields=values)
-        except TransitionRefused:
+            fire_transition(session, case=case, transition=transition, actor=actor, fields=values)
+        except (TransitionRefused, DecisionInvalid):
             return
 
 

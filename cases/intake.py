@@ -9,13 +9,15 @@ locked first so two reports arriving together cannot both open a case.
 
 import hashlib
 import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, and_, col, func, or_, select
 
 from cases import sla
 from cases.actors import Actor
@@ -102,24 +104,57 @@ def reporter_key(item: IntakeItem, report_id: int) -> str:
     return f"anonymous:{report_id}"
 
 
+def _insert_subjects(session: Session, subjects: Sequence[SubjectRef]) -> None:
+    """Create the subjects that do not exist yet (rows are inserted in the order given)."""
+    dialect = session.bind.dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Subject)
+    now = utcnow()
+    rows = [
+        {"kind": s.kind, "external_id": s.external_id, "display": s.display, "created_at": now}
+        for s in subjects
+    ]
+    session.exec(insert.values(rows).on_conflict_do_nothing(index_elements=["kind", "external_id"]))
+
+
 def lock_subject(session: Session, subject: SubjectRef) -> Subject:
     """The subject row, created if new, locked for this transaction (PostgreSQL FOR UPDATE;
     SQLite's BEGIN IMMEDIATE already serialises writers)."""
-    dialect = session.bind.dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Subject)
-    session.exec(
-        insert.values(
-            kind=subject.kind,
-            external_id=subject.external_id,
-            display=subject.display,
-            created_at=utcnow(),
-        ).on_conflict_do_nothing(index_elements=["kind", "external_id"])
-    )
+    _insert_subjects(session, [subject])
     return session.exec(
         select(Subject)
         .where(Subject.kind == subject.kind, Subject.external_id == subject.external_id)
         .with_for_update()
     ).one()
+
+
+def lock_subjects(session: Session, subjects: Iterable[SubjectRef]) -> None:
+    """Create and lock many subjects at once, in (kind, id) order, before any other lock.
+
+    A batch that locked its subjects item by item would hold some while waiting for the log head,
+    and another batch naming the same subjects in another order would deadlock with it. Taking
+    them all first, in one order, leaves every transaction the same lock order: subjects, then
+    their cases, then the log head.
+    """
+    unique = dict(sorted({(s.kind, s.external_id): s for s in subjects}.items()))
+    if not unique:
+        return
+    _insert_subjects(session, list(unique.values()))
+    by_kind: dict[str, list[str]] = defaultdict(list)
+    for kind, external_id in unique:
+        by_kind[kind].append(external_id)
+    session.exec(
+        select(Subject.id)
+        .where(
+            or_(
+                *(
+                    and_(Subject.kind == kind, col(Subject.external_id).in_(ids))
+                    for kind, ids in by_kind.items()
+                )
+            )
+        )
+        .order_by(Subject.kind, Subject.external_id)
+        .with_for_update()
+    ).all()
 
 
 def open_case_for(session: Session, *, subject_id: int, workflow: str) -> Case | None:

@@ -215,6 +215,10 @@ def _track_new_rows(session: OrmSession, _flush_context) -> None:
 
 
 def _dispatch_committed(session: OrmSession) -> None:
+    if session.in_nested_transaction():
+        # A savepoint released: nothing is committed until the outermost transaction is (and the
+        # in-process runner would wait on the write lock this very transaction holds).
+        return
     ids = sorted(session.info.pop(PENDING_IDS, ()))
     if not ids:
         return

@@ -17,14 +17,23 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import BinaryIO
+from urllib.parse import urlsplit
 
-from flask import current_app, url_for
+from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session, col, select
 
 from cases.actors import Actor
 from cases.definitions import definitions
-from cases.enums import AppealOutcome, AppellantKind, EventType, ReportSource, Restriction, Stage
+from cases.enums import (
+    AppealOutcome,
+    AppellantKind,
+    EventType,
+    ReportSource,
+    Restriction,
+    Stage,
+    SubjectKind,
+)
 from cases.evidence import blob_store
 from cases.intake import IntakeError, IntakeItem, IntakeOutcome, SubjectRef, receive
 from cases.models import Appeal, Case, Decision, Report, Subject
@@ -139,13 +148,13 @@ class Notice:
     def subject(self) -> SubjectRef:
         """The account when one is named, else the content (by its id, else its URL)."""
         if self.account_id:
-            return SubjectRef(kind="account", external_id=self.account_id)
+            return SubjectRef(kind=SubjectKind.account, external_id=self.account_id)
         external_id = self.content_id or self.url or ""
         if len(external_id) > MAX_SUBJECT_ID:
             # The same scheme as the JSON API's notices, so both channels group on one subject.
             external_id = "sha256:" + hashlib.sha256(external_id.encode()).hexdigest()
         return SubjectRef(
-            kind="content", external_id=external_id, display=self.url and self.url[:200]
+            kind=SubjectKind.content, external_id=external_id, display=self.url and self.url[:200]
         )
 
 
@@ -254,8 +263,13 @@ def status_token(holder: LinkHolder) -> str:
 
 
 def link_for_token(token: str) -> str:
-    """The absolute URL of a status page (SERVER_NAME names the host outside a request)."""
-    return url_for("public.status", token=token, _external=True)
+    """The absolute URL of a status page, on PUBLIC_BASE_URL: never on a request's Host header,
+    and the same from a web request, a CLI command or a worker."""
+    base = urlsplit(current_app.config["PUBLIC_BASE_URL"])
+    adapter = current_app.url_map.bind(
+        base.netloc, script_name=base.path.rstrip("/") or None, url_scheme=base.scheme
+    )
+    return adapter.build("public.status", {"token": token}, force_external=True)
 
 
 def status_link(report: Report) -> str:

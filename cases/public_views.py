@@ -31,6 +31,7 @@ from cases.definitions import definitions
 from cases.enums import AppellantKind
 from cases.extensions import limiter
 from cases.intake import IntakeError
+from cases.mail import mail_enabled
 from cases.models import Case, Report
 from cases.portal import (
     ACCEPTED_TYPES,
@@ -225,15 +226,18 @@ def report():
 
 @bp.get("/report/received")
 def received():
+    """The reference and private link of the report this browser just sent (none after a
+    honeypot hit: the bot sees the same thanks and learns nothing)."""
+    session = get_session()
     token = browser_session.get(RECEIPT)
-    holder = _holder(token) if token else None
-    report = get_session().get(Report, holder.id) if holder else None
+    report = session.get(Report, _holder(token).id) if token else None
     page = render_template(
         "public/received.html",
         report=report,
-        reference=get_session().get(Case, report.case_id).reference if report else None,
+        reference=session.get(Case, report.case_id).reference if report else None,
         link=link_for_token(token) if report else None,
         link_lifetime=link_lifetime(),
+        emailed=mail_enabled(current_app.config),
     )
     return _private(make_response(page))
 

@@ -21,7 +21,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlmodel import Session, col, select
 from wtforms import Form, HiddenField, SearchField, SelectField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from cases.access import CaseNotFound, get_case
 from cases.actors import Actor
@@ -318,7 +318,8 @@ def reassign(reference: str):
 
 class BulkForm(FlaskForm):
     transition = SelectField("Action", validators=[InputRequired(message="Choose an action.")])
-    note = TextAreaField("Note (internal)", validators=[Optional(), Length(max=MAX_NOTE)])
+    # No Optional(): it would stop validation before validate_note asks whether a note is needed.
+    note = TextAreaField("Note (internal)", validators=[Length(max=MAX_NOTE)])
     policy_clause = SelectField("Policy clause", default=ANY)
 
     def __init__(self, *args, options, **kwargs):
@@ -340,7 +341,7 @@ class BulkForm(FlaskForm):
     def _require(self, needed: RequiredField, field, message: str) -> None:
         option = self.options.get(self.transition.data)
         if option is not None and needed in option.requires and not (field.data or "").strip():
-            raise ValueError(message)
+            raise ValidationError(message)
 
     def needed_by(self, name: str) -> list[str]:
         """Labels of the offered actions that need the field `name`."""

@@ -15,15 +15,19 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from cases.access import Viewer, visible_cases
-from cases.models import Case, Report, Subject
+from cases.models import Case, Subject
 
 # Identical to the expression indexed by migration 0003, or PostgreSQL will not use the index.
 POSTGRES_REPORT_DOCUMENT = (
     "to_tsvector('english'::regconfig, "
     "coalesce(report.explanation, '') || ' ' || coalesce(report.location, ''))"
 )
+# The PostgreSQL parser reads the query as it reads the text (a host name stays one token).
 POSTGRES_QUERY = "plainto_tsquery('english'::regconfig, :words)"
 MAX_QUERY = 200
+# Text search reads the newest (limit × TEXT_WINDOW) matching reports, not every match: a search
+# for a common word stays as fast as one for a rare word. Older matches need more precise words.
+TEXT_WINDOW = 10
 # Excerpt markers: control characters, which real report text does not contain (a stray one would
 # only misplace a highlight).
 START, STOP = "\x02", "\x03"
@@ -48,8 +52,8 @@ class SearchHit:
 def search_cases(
     session: Session, *, query: str, viewer: Viewer, limit: int = 50
 ) -> list[SearchHit]:
-    """Cases `viewer` may see whose reference or subject id is `query`, then cases with a report
-    containing all of its words (newest first), at most `limit`."""
+    """Cases `viewer` may see whose reference or subject id is `query`, then cases with one of the
+    newest reports containing all of its words (newest case first), at most `limit`."""
     query = query.strip()[:MAX_QUERY]
     if not query:
         return []
@@ -68,12 +72,14 @@ def search_cases(
     ):
         for case in session.exec(statement):
             found.setdefault(case.id, (case, matched))
-    words = WORD.findall(query)
+    words = _text_query(session, query) if WORD.search(query) else None
+    newest_match: dict[int, int] = {}  # case id → its newest matching report
     if words and len(found) < limit:
-        matching_reports = _report_text_match(session, words)
+        for report_id, case_id in _matching_reports(session, words, window=limit * TEXT_WINDOW):
+            newest_match.setdefault(case_id, report_id)
         by_text = (
             visible_cases(viewer)
-            .where(col(Case.id).in_(select(Report.case_id).where(matching_reports)))
+            .where(col(Case.id).in_(list(newest_match)))
             .order_by(col(Case.id).desc())
             .limit(limit)
         )
@@ -81,8 +87,10 @@ def search_cases(
             found.setdefault(case.id, (case, SearchMatch.report_text))
     hits = list(found.values())[:limit]
     subjects = _subjects(session, {case.subject_id for case, _ in hits})
-    text_hits = [case.id for case, matched in hits if matched == SearchMatch.report_text]
-    excerpts = _excerpts(session, words, text_hits) if text_hits else {}
+    excerpt_of = [
+        newest_match[case.id] for case, matched in hits if matched == SearchMatch.report_text
+    ]
+    excerpts = _excerpts(session, words, excerpt_of) if excerpt_of else {}
     return [
         SearchHit(case, subjects[case.subject_id], matched, excerpts.get(case.id, ()))
         for case, matched in hits
@@ -93,45 +101,54 @@ def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _fts5_query(words: list[str]) -> str:
-    # Each word quoted, so nothing a user types is read as FTS5 syntax; juxtaposition means AND.
-    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
-
-
-def _report_text_match(session: Session, words: list[str]) -> sa.ColumnElement[bool]:
-    """Reports whose explanation or location contains every word."""
+def _text_query(session: Session, query: str) -> str:
+    """The query as the engine's full-text search takes it: all words required, no operators."""
     if _postgres(session):
-        return sa.text(f"{POSTGRES_REPORT_DOCUMENT} @@ {POSTGRES_QUERY}").bindparams(
-            words=" ".join(words)
+        return query  # plainto_tsquery ignores operators and punctuation
+    # Each word quoted, so nothing a user types is read as FTS5 syntax; juxtaposition means AND.
+    return " ".join('"' + word + '"' for word in WORD.findall(query))
+
+
+def _matching_reports(session: Session, words: str, *, window: int) -> list[tuple[int, int]]:
+    """(report id, case id) of the newest `window` reports whose explanation or location holds
+    every word, newest first. Bounded, so a common word costs no more than a rare one."""
+    if _postgres(session):
+        statement = sa.text(
+            f"SELECT id, case_id FROM report WHERE {POSTGRES_REPORT_DOCUMENT} @@ {POSTGRES_QUERY} "
+            "ORDER BY id DESC LIMIT :window"
         )
-    fts = sa.text("SELECT rowid FROM report_fts WHERE report_fts MATCH :words").bindparams(
-        words=_fts5_query(words)
-    )
-    return col(Report.id).in_(fts.columns(sa.column("rowid", sa.Integer)))
+    else:
+        # FTS5 walks its doclists in rowid order and stops at the limit.
+        statement = sa.text(
+            "SELECT report.id, report.case_id FROM report JOIN "
+            "(SELECT rowid FROM report_fts WHERE report_fts MATCH :words "
+            "ORDER BY rowid DESC LIMIT :window) AS matched ON matched.rowid = report.id "
+            "ORDER BY report.id DESC"
+        )
+    rows = session.connection().execute(statement, {"words": words, "window": window})
+    return [(report_id, case_id) for report_id, case_id in rows]
 
 
 def _excerpts(
-    session: Session, words: list[str], case_ids: list[int]
+    session: Session, words: str, report_ids: list[int]
 ) -> dict[int, tuple[tuple[str, bool], ...]]:
-    """One excerpt per case: its newest matching report's text around the matched words."""
+    """Each report's text around the matched words, by case id."""
     if _postgres(session):
         statement = sa.text(
             "SELECT case_id, ts_headline('english'::regconfig, coalesce(explanation, '') || ' ' "
             f"|| coalesce(location, ''), {POSTGRES_QUERY}, :options) FROM report "
-            f"WHERE case_id IN :case_ids AND {POSTGRES_REPORT_DOCUMENT} @@ {POSTGRES_QUERY} "
-            "ORDER BY id"
+            "WHERE id IN :report_ids"
         ).bindparams(
-            words=" ".join(words),
+            words=words,
             options=f"StartSel={START}, StopSel={STOP}, MaxWords=24, MinWords=10",
         )
     else:
         statement = sa.text(
             "SELECT report.case_id, snippet(report_fts, -1, :start, :stop, '…', 16) "
             "FROM report_fts JOIN report ON report.id = report_fts.rowid "
-            "WHERE report_fts MATCH :words AND report.case_id IN :case_ids ORDER BY report.id"
-        ).bindparams(words=_fts5_query(words), start=START, stop=STOP)
-    statement = statement.bindparams(sa.bindparam("case_ids", case_ids, expanding=True))
-    # Ordered by report id, so the newest matching report of each case wins.
+            "WHERE report_fts MATCH :words AND report_fts.rowid IN :report_ids"
+        ).bindparams(words=words, start=START, stop=STOP)
+    statement = statement.bindparams(sa.bindparam("report_ids", report_ids, expanding=True))
     return {case_id: _pieces(text) for case_id, text in session.connection().execute(statement)}
 
 

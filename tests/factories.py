@@ -5,6 +5,7 @@ import itertools
 from sqlmodel import Session
 
 from cases.accounts import create_api_key, create_user
+from cases.definitions import definitions, register_definition
 from cases.enums import ApiScope, Role
 from cases.models import ApiKey, Case, Subject, User
 
@@ -34,17 +35,20 @@ def make_case(
     restricted: bool = False,
     subject_id: str | None = None,
 ) -> Case:
-    """A case row as intake would open it (for tests of lower layers; intake has its own)."""
+    """A case row as intake would open it (for tests of lower layers; intake has its own),
+    running on the deployment's current definition of `workflow`."""
     number = next(_counter)
     subject = Subject(kind="account", external_id=subject_id or f"user-{number}")
     session.add(subject)
     session.flush()
+    definition = definitions().current(workflow)
+    register_definition(session, definition)
     case = Case(
         reference=f"DK-2026-{number:06d}",
         subject_id=subject.id,
         workflow_name=workflow,
-        workflow_version=1,
-        workflow_digest="0" * 64,
+        workflow_version=definition.version,
+        workflow_digest=definition.digest,
         state=state,
         stage=stage,
         restricted=restricted,

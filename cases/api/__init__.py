@@ -70,7 +70,7 @@ def me():
 
 
 def init_app(app: Flask) -> None:
-    from cases.api import intake, log  # noqa: F401  (register their routes on bp)
+    from cases.api import cases, intake, log, openapi  # noqa: F401  (register their routes)
 
     csrf.exempt(bp)  # bearer keys, not cookies: nothing for a cross-site form to ride on
     app.register_blueprint(bp)

@@ -25,7 +25,15 @@ from cases.definitions import definitions
 from cases.enums import ApiScope, ReportSource, SubjectKind
 from cases.errors import ApiError
 from cases.extensions import limiter
-from cases.intake import IntakeError, IntakeItem, IntakeOutcome, SubjectRef, receive
+from cases.intake import (
+    IntakeError,
+    IntakeItem,
+    IntakeOutcome,
+    SubjectRef,
+    lock_subjects,
+    receive,
+    route,
+)
 from cases.models import ApiKey
 from cases.moderation import ModerationFormatError, parse_moderation
 from cases.portal import PORTAL, status_link
@@ -87,10 +95,12 @@ def item_texts(text: str) -> list[str]:
     while text[pos] != "}":
         key, pos = _DECODER.raw_decode(text, pos)
         pos = skip(skip(pos) + 1)  # past ":"
-        if key == "items":
-            found = []
-        if key == "items" and text[pos] == "[":
-            pos = skip(pos + 1)
+        if key != "items":
+            _, pos = _DECODER.raw_decode(text, pos)
+        elif text[pos] != "[":
+            found, (_, pos) = [], _DECODER.raw_decode(text, pos)
+        else:
+            found, pos = [], skip(pos + 1)
             while text[pos] != "]":
                 _, end = _DECODER.raw_decode(text, pos)
                 found.append(text[pos:end])
@@ -98,8 +108,6 @@ def item_texts(text: str) -> list[str]:
                 if text[pos] == ",":
                     pos = skip(pos + 1)
             pos += 1
-        else:
-            _, pos = _DECODER.raw_decode(text, pos)
         pos = skip(pos)
         if text[pos] == ",":
             pos = skip(pos + 1)
@@ -228,7 +236,7 @@ def detection_item(body: Any, text: str, *, api_key_id: int, prefix: str = "") -
     _object(errors, body.get("metadata"), _path(prefix, "metadata"), required=False)
     if errors:
         raise invalid(errors)
-    return IntakeItem(
+    item = IntakeItem(
         source=ReportSource.classifier,
         subject=subject,
         raw_payload=text,
@@ -238,6 +246,11 @@ def detection_item(body: Any, text: str, *, api_key_id: int, prefix: str = "") -
         occurred_at=occurred_at,
         api_key_id=api_key_id,
     )
+    try:
+        route(item)  # pure: an item that cannot be routed is refused before anything is written
+    except IntakeError as exc:
+        raise invalid({_path(prefix, exc.field): str(exc)}) from None
+    return item
 
 
 def integration_actor(api_key: ApiKey) -> Actor:
@@ -325,6 +338,9 @@ def post_detection_batch():
     actor = integration_actor(g.api_key)
 
     def produce() -> tuple[dict, int]:
+        lock_subjects(
+            session, [entry.subject for entry in entries if isinstance(entry, IntakeItem)]
+        )
         results = [
             _batch_result(session, entry, actor, f"items[{index}]")
             for index, entry in enumerate(entries)

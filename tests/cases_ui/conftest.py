@@ -122,7 +122,7 @@ APPEAL = {
     "appeal_outcome": "The threats are clear; the suspension stands.",
     "statement_of_reasons": DECISION_FIELDS["statement_of_reasons"],
 }
-# How staff move a standard case: the transitions to each state, in order.
+# How staff move a standard case: the transitions to each state, in order, and what they need.
 PATHS = {
     "new": [],
     "triage": ["start_triage"],
@@ -137,6 +137,13 @@ PATHS = {
         "uphold",
     ],
 }  # fmt: skip
+STEP_FIELDS = {
+    "escalate": {"note": "Needs a lead's eye."},
+    "send_to_enforcement": {"policy_clause": "protect.threats"},
+    "decide": DECISION_FIELDS,
+    "uphold": APPEAL,
+}
+CLAIM_GUARDED = {"send_to_enforcement", "decide", "uphold"}
 
 
 @pytest.fixture
@@ -148,26 +155,14 @@ def walk(session, staff):
         worker = Actor.staff(staff("admin", "worker"))
         reviewer = Actor.staff(staff("lead", "reviewer"))
         for name in PATHS[state]:
-            actor = {"file_appeal": SYSTEM, "start_appeal_review": reviewer}.get(name, worker)
-            if name == "uphold":
-                actor = reviewer
-            if name in ("send_to_enforcement", "decide", "uphold"):
-                if case.assignee_id not in (None, actor.user_id):
+            actor = {"file_appeal": SYSTEM, "start_appeal_review": reviewer, "uphold": reviewer}
+            actor = actor.get(name, worker)
+            if name in CLAIM_GUARDED and case.assignee_id != actor.user_id:
+                if case.assignee_id is not None:
                     release_case(session, case=case, actor=worker)
                 claim_case(session, case=case, actor=actor)
-            if name == "decide":
-                decide_case(
-                    session, case=case, transition=name, actor=actor, fields=DECISION_FIELDS
-                )
-                continue
-            fields = APPEAL if name == "uphold" else {"note": "moving on"}
-            transition_case(
-                session,
-                case=case,
-                transition=name,
-                actor=actor,
-                fields={**fields, "policy_clause": case.policy_clause},
-            )
+            fire = decide_case if name == "decide" else transition_case
+            fire(session, case=case, transition=name, actor=actor, fields=STEP_FIELDS.get(name))
         session.commit()
         assert case.state == state
         return case

@@ -82,14 +82,15 @@ def integration(session):
 
 
 @pytest.fixture
-def post_json(client, integration):
-    """POST a body (dict, or exact text) with the integration's key unless `key=None`."""
+def post_json(app, integration):
+    """POST a body (dict, or exact text) with the integration's key unless `key=None`; each call
+    has a client of its own, so tests may post from several threads at once."""
 
     def post(url: str, body, *, key: str | None = "default", headers: dict | None = None):
         text = body if isinstance(body, str | bytes) else json.dumps(body)
         sent = {"Content-Type": "application/json", **(headers or {})}
         if key is not None:
             sent["Authorization"] = f"Bearer {integration[1] if key == 'default' else key}"
-        return client.post(url, data=text, headers=sent)
+        return app.test_client().post(url, data=text, headers=sent)
 
     return post

@@ -2,12 +2,13 @@
 
 import hashlib
 import json
+import threading
 
 import pytest
 from sqlmodel import func, select
 
 from cases.api.intake import BATCH_MAX_ITEMS, item_texts
-from cases.models import Case, IdempotentResponse, Report
+from cases.models import Case, IdempotentResponse, Report, Subject
 from tests.intake.conftest import detection
 
 URL = "/api/v1/detections/batch"
@@ -38,8 +39,8 @@ def test_a_bad_item_fails_alone_and_the_others_are_committed(post_json, session)
     assert set(results[0]) == {"status", "report", "case"}
     assert results[0]["case"]["opened"] and not results[4]["case"]["opened"]
     assert results[4]["case"]["reference"] == results[0]["case"]["reference"]
-    # Written: the two good items only (item 2 got as far as routing, inside its savepoint).
     assert count(session, Report) == 2 and count(session, Case) == 1
+    assert session.exec(select(Subject.external_id)).all() == ["user-a"]
 
 
 def test_each_item_keeps_its_own_exact_text_and_hash(post_json, session):
@@ -136,3 +137,29 @@ def test_a_batch_needs_a_key(client, session):
     )
     assert response.status_code == 401
     assert count(session, Report) == 0
+
+
+def test_concurrent_batches_naming_subjects_in_opposite_orders_do_not_deadlock(app, post_json):
+    """Every batch locks all its subjects first, in one order (PostgreSQL would otherwise find
+    a batch holding the log head and waiting for a subject the other holds)."""
+    subjects = [f"user-{n}" for n in range(12)]
+    forward = json.dumps({"items": [detection(s) for s in subjects]})
+    backward = json.dumps({"items": [detection(s) for s in reversed(subjects)]})
+    start = threading.Barrier(4)
+    statuses = []
+
+    def send(body: str) -> None:
+        start.wait()
+        for _ in range(3):
+            response = post_json(URL, body)
+            statuses.append(response.status_code)
+            statuses.extend(r["status"] for r in response.get_json()["results"])
+
+    threads = [threading.Thread(target=send, args=(b,)) for b in (forward, backward) * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert statuses.count(207) == 12 and statuses.count(201) == 12 * 12
+    assert len(statuses) == 12 * 13

@@ -16,7 +16,7 @@ from cases.models import Case, Report
 from cases.trail.models import CaseEvent, EventPayload
 from tests.helpers import csrf_token
 
-SERVER_NAME = "docket.test"
+PUBLIC_BASE_URL = "http://docket.test"
 
 
 class Inbox:
@@ -51,7 +51,7 @@ def inbox():
 
 @pytest.fixture
 def config_overrides(inbox) -> dict:
-    return {"SERVER_NAME": SERVER_NAME, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": inbox.port}
+    return {"PUBLIC_BASE_URL": PUBLIC_BASE_URL, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": inbox.port}
 
 
 def notice_form(**changes) -> dict:

@@ -118,6 +118,8 @@ def test_without_a_mail_server_jobs_record_that_nothing_was_sent(app, client, se
     assert skipped["sent"] is False
     assert skipped["reason"] == "not sent: no mail server configured"
     assert skipped["recipient"] == "ada@example.org"
+    page = client.get("/report/received").get_data(as_text=True)
+    assert "We also send" not in page and "the only place the link is shown" in page
     assert session.exec(select(Outbox)).one().status == OutboxStatus.done
     assert inbox.messages == []
 

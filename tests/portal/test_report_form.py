@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from cases.models import Case, Outbox, Report
+from cases.models import Case, Outbox, Report, Subject
+from cases.portal import Notice, submit_notice
 from cases.trail.models import Blob
 from tests.portal.conftest import events, fresh, link_in, post_report, written
 
@@ -56,7 +57,7 @@ def test_a_report_opens_a_case_and_the_reporter_gets_a_reference_and_link(client
     page = client.get("/report/received")
     assert page.headers["Cache-Control"] == "no-store"
     text = page.get_data(as_text=True)
-    assert case.reference in text
+    assert case.reference in text and "We also send this link to ada@example.org" in text
     link = link_in(text)
 
     # The acknowledgement went over SMTP, with the reference and a working status link.
@@ -241,3 +242,19 @@ def test_a_post_without_the_csrf_token_is_refused(client, session, inbox):
     assert response.status_code == 400
     assert "security token" in response.get_data(as_text=True)
     assert written(session) == (0, 0, 0)
+
+
+def test_the_service_accepts_a_notice_without_contact_and_marks_it(session):
+    notice = Notice(
+        category="protect.threats",
+        explanation="Threats.",
+        content_id="msg-77",
+        good_faith=True,
+    )
+    outcome = submit_notice(session, notice=notice, max_attachment_bytes=1024)
+    # DSA Art. 16(2)(c): outside child sexual abuse, a notice lacking them is still taken in.
+    assert outcome.report.lacks_notice_contact is True
+    assert (outcome.case.subject_id, outcome.report.content_ref) == (
+        session.exec(select(Subject).where(Subject.external_id == "msg-77")).one().id,
+        "msg-77",
+    )

@@ -1,13 +1,15 @@
 """Bulk actions: which transitions are offered for a selection, and per-case results when each
 selected case is checked and changed on its own."""
 
+import json
+
 from sqlmodel import col, select
 
 from cases.actors import Actor
 from cases.bulk import bulk_options, bulk_transition
 from cases.enums import EventType, Role
 from cases.models import Outbox
-from cases.trail.models import CaseEvent
+from cases.trail.models import CaseEvent, EventPayload
 from tests.queues.conftest import put_case
 
 
@@ -88,9 +90,12 @@ def test_each_case_is_changed_or_refused_on_its_own(session, users):
     for case in (first, last):
         [event] = transition_events(session, case)
         assert event.actor == f"user:{reviewer.id}"
+        payload = json.loads(session.get(EventPayload, event.id).payload)
+        # Only the fields the transition asks for are recorded (dismissing takes no clause).
+        assert payload["fields"] == {"note": "Duplicate of an earlier report."}
     for case in (unclaimed, new, restricted):
         assert transition_events(session, case) == []
-    # Only the fields the transition asks for are recorded; its jobs run for changed cases only.
+    # The transition's jobs are queued for the changed cases only.
     notified = session.exec(
         select(Outbox.case_id).where(col(Outbox.case_id).in_([c.id for c in selection]))
     ).all()

@@ -19,7 +19,7 @@ from tests.factories import make_case
 
 WORKERS = 4
 APPENDS = 250
-TIMEOUT = 120  # seconds for the whole run; the target is well under 60
+TIMEOUT = 300  # a guard against a hung worker, not a speed assertion (the aim is < 60 s)
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class CaseRef:
 def append_many(url: str, case: CaseRef, worker: int, start) -> None:
     """One worker: its own engine, one transaction per append."""
     engine = make_engine(url)
-    start.wait()  # all workers begin together, so their appends really interleave
+    start.wait(timeout=60)  # all begin together, so their appends really interleave
     for n in range(APPENDS):
         with Session(engine) as session:
             append_event(
@@ -47,7 +47,7 @@ def append_many(url: str, case: CaseRef, worker: int, start) -> None:
     engine.dispose()
 
 
-def run_workers(url: str, cases: list[CaseRef]) -> float:
+def run_workers(url: str, cases: list[CaseRef]) -> None:
     context = multiprocessing.get_context("spawn")  # no inherited connections or locks
     start = context.Barrier(WORKERS)
     processes = [
@@ -58,13 +58,11 @@ def run_workers(url: str, cases: list[CaseRef]) -> float:
     for process in processes:
         process.start()
     for process in processes:
-        process.join(TIMEOUT)
-    elapsed = time.perf_counter() - began
+        process.join(max(0.0, began + TIMEOUT - time.perf_counter()))
     for process in processes:
         if process.is_alive():
             process.kill()
     assert [p.exitcode for p in processes] == [0] * WORKERS, "a worker failed (see its stderr)"
-    return elapsed
 
 
 def assert_linear_chain(session: Session, case: CaseRef, count: int) -> None:
@@ -108,22 +106,18 @@ def case_refs(session):
     return make
 
 
-def test_four_processes_append_to_one_case(
-    app, session, database_url, signer, blob_store, case_refs
-):
+def test_four_processes_append_to_one_case(session, database_url, signer, blob_store, case_refs):
     (case,) = case_refs(1)
-    elapsed = run_workers(database_url, [case])
+    run_workers(database_url, [case])
     assert_linear_chain(session, case, WORKERS * APPENDS)
     assert_whole_log(session, signer, blob_store)
-    assert elapsed < TIMEOUT
 
 
 def test_four_processes_append_to_their_own_cases(
     session, database_url, signer, blob_store, case_refs
 ):
     cases = case_refs(WORKERS)
-    elapsed = run_workers(database_url, cases)
+    run_workers(database_url, cases)
     for case in cases:
         assert_linear_chain(session, case, APPENDS)
     assert_whole_log(session, signer, blob_store)
-    assert elapsed < TIMEOUT
