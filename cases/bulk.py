@@ -13,6 +13,7 @@ from sqlmodel import Session, col
 
 from cases.access import Viewer, visible_cases
 from cases.actors import Actor
+from cases.decisions import writes_decision
 from cases.models import Case
 from cases.transitions import allowed_transitions, case_workflow, transition_case
 from workflows import RequiredField, Transition, TransitionRefused, get_state
@@ -22,7 +23,11 @@ MAX_SELECTION = 100
 
 
 def bulk_capable(transition: Transition) -> bool:
-    return not transition.second_approval and set(transition.requires) <= BULK_FIELDS
+    return (
+        not transition.second_approval
+        and not writes_decision(transition.name)
+        and set(transition.requires) <= BULK_FIELDS
+    )
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ DEFAULTS = {
     "RATELIMIT_PUBLIC": "10 per minute",
     "PROXY_FIX_HOPS": 0,
     "TRAIL_ORIGIN": "docket.example/trail",
+    "TRAIL_SIGNING_KEY": None,  # None → generated once into instance/trail-signing.key
+    "BLOB_ROOT": None,  # None → the instance folder
     # Imported at start so that web and workers know every job.
     "JOB_MODULES": [
         "cases.jobs",

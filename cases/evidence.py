@@ -25,14 +25,14 @@ trail_cli = AppGroup("trail", help="The evidence trail: verify, checkpoint, expo
 
 
 def blob_store() -> FileBlobStore:
-    return FileBlobStore(Path(current_app.config.get("BLOB_ROOT") or current_app.instance_path))
+    return FileBlobStore(Path(current_app.config["BLOB_ROOT"] or current_app.instance_path))
 
 
 def signer() -> Signer:
     """The checkpoint signer: `TRAIL_SIGNING_KEY`, or instance/trail-signing.key (made once)."""
     if "docket.signer" not in current_app.extensions:
         current_app.extensions["docket.signer"] = load_signer(
-            key_text=current_app.config.get("TRAIL_SIGNING_KEY"),
+            key_text=current_app.config["TRAIL_SIGNING_KEY"],
             key_path=Path(current_app.instance_path) / SIGNING_KEY_FILE,
             name=current_app.config["TRAIL_ORIGIN"],
         )

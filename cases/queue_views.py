@@ -185,14 +185,14 @@ class FilterForm(Form):
         ] + [(str(user.id), user.name or user.email) for user in workers]
 
     def filters(self) -> QueueFilters:
-        value = lambda field: field.data or None  # noqa: E731
+        """The chosen filters (ANY, the empty choice, is no filter)."""
         return QueueFilters(
-            category=value(self.category),
-            clause=value(self.clause),
+            category=self.category.data or None,
+            clause=self.clause.data or None,
             source=ReportSource(self.source.data) if self.source.data else None,
-            band=value(self.band),
+            band=self.band.data or None,
             sla=SlaStatus(self.sla.data) if self.sla.data else None,
-            assignee=value(self.assignee),
+            assignee=self.assignee.data or None,
         )
 
     def query_args(self) -> dict[str, str]:
@@ -243,7 +243,7 @@ def queue(name: str):
             form=form,
             page=page,
             first_page=request.args.get("after") is None,
-            action_form=ActionForm(formdata=None, next=request.full_path),
+            action_form=ActionForm(formdata=None, next=request.full_path.rstrip("?")),
         ),
         status,
     )

@@ -2,7 +2,7 @@
 location of every report on the case).
 
 Text search runs on the database's own full-text index (migration 0003): an FTS5 table on SQLite,
-a GIN index over `POSTGRES_REPORT_DOCUMENT` on PostgreSQL. Both stem English words and require
+a GIN-indexed stored tsvector column on PostgreSQL. Both stem English words and require
 every word of the query. Restricted cases are filtered in each query, so a viewer not cleared for
 them cannot find one by any of the three routes.
 """
@@ -15,13 +15,11 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from cases.access import Viewer, visible_cases
+from cases.enums import SubjectKind
 from cases.models import Case, Subject
 
-# Identical to the expression indexed by migration 0003, or PostgreSQL will not use the index.
-POSTGRES_REPORT_DOCUMENT = (
-    "to_tsvector('english'::regconfig, "
-    "coalesce(report.explanation, '') || ' ' || coalesce(report.location, ''))"
-)
+# The stored, GIN-indexed tsvector of a report's explanation and location (migration 0003).
+POSTGRES_REPORT_DOCUMENT = "report.search_document"
 # The PostgreSQL parser reads the query as it reads the text (a host name stays one token).
 POSTGRES_QUERY = "plainto_tsquery('english'::regconfig, :words)"
 MAX_QUERY = 200
@@ -59,10 +57,13 @@ def search_cases(
         return []
     found: dict[int, tuple[Case, str]] = {}
     by_reference = visible_cases(viewer).where(Case.reference == query.upper())
+    # Every kind listed, so the (kind, external_id) unique index finds the subject by seeks.
+    subjects = select(Subject.id).where(
+        col(Subject.kind).in_(list(SubjectKind)), Subject.external_id == query
+    )
     by_subject = (
         visible_cases(viewer)
-        .join(Subject, Subject.id == Case.subject_id)
-        .where(Subject.external_id == query)
+        .where(col(Case.subject_id).in_(subjects))
         .order_by(col(Case.id).desc())
         .limit(limit)
     )

@@ -188,12 +188,24 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("case_file", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_case_file_assignee_id"), ["assignee_id"], unique=False)
+        batch_op.create_index("ix_case_file_assignee_queue", ["assignee_id", "queue"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_case_file_policy_clause"), ["policy_clause"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_case_file_priority"), ["priority"], unique=False)
-        batch_op.create_index(batch_op.f("ix_case_file_queue"), ["queue"], unique=False)
+        batch_op.create_index(
+            "ix_case_file_queue_counts",
+            [
+                "queue",
+                "restricted",
+                "sla_paused_at",
+                "sla_breached",
+                "sla_due_at",
+                "assignee_id",
+                "claim_expires_at",
+            ],
+            unique=False,
+        )
         batch_op.create_index(
             "ix_case_file_queue_opened", ["queue", "opened_at", "id"], unique=False
         )
@@ -201,7 +213,6 @@ def upgrade() -> None:
             "ix_case_file_queue_sla_due", ["queue", "sla_due_at", "id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_case_file_reference"), ["reference"], unique=True)
-        batch_op.create_index(batch_op.f("ix_case_file_restricted"), ["restricted"], unique=False)
         batch_op.create_index(batch_op.f("ix_case_file_sla_due_at"), ["sla_due_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_case_file_stage"), ["stage"], unique=False)
         batch_op.create_index(batch_op.f("ix_case_file_state"), ["state"], unique=False)
@@ -471,14 +482,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_case_file_state"))
         batch_op.drop_index(batch_op.f("ix_case_file_stage"))
         batch_op.drop_index(batch_op.f("ix_case_file_sla_due_at"))
-        batch_op.drop_index(batch_op.f("ix_case_file_restricted"))
         batch_op.drop_index(batch_op.f("ix_case_file_reference"))
         batch_op.drop_index("ix_case_file_queue_sla_due")
         batch_op.drop_index("ix_case_file_queue_opened")
-        batch_op.drop_index(batch_op.f("ix_case_file_queue"))
+        batch_op.drop_index("ix_case_file_queue_counts")
         batch_op.drop_index(batch_op.f("ix_case_file_priority"))
         batch_op.drop_index(batch_op.f("ix_case_file_policy_clause"))
-        batch_op.drop_index(batch_op.f("ix_case_file_assignee_id"))
+        batch_op.drop_index("ix_case_file_assignee_queue")
 
     op.drop_table("case_file")
     with op.batch_alter_table("api_key", schema=None) as batch_op:

@@ -11,7 +11,8 @@ from tests.factories import PASSWORD, make_user
 pytestmark = pytest.mark.browser
 
 
-def test_a_reporter_files_a_notice_and_follows_the_status_link(page, live_server, session):
+def test_a_reporter_files_a_notice_and_follows_the_status_link(page, live_server, session, app):
+    app.config["PUBLIC_BASE_URL"] = live_server  # the links Docket gives out point here
     page.goto(f"{live_server}/report")
     page.get_by_label("What is it about?").select_option("protect.threats")
     page.get_by_label("Account id").fill("acct-2290")

@@ -139,6 +139,16 @@ def test_counts_per_queue_total_unclaimed_and_breached(session, users):
     assert specialist["child_safety"].total == 1
 
 
+def test_counts_stop_at_their_caps(session, users, monkeypatch):
+    monkeypatch.setattr("cases.queues.COUNT_CAP", 3)
+    monkeypatch.setattr("cases.queues.DETAIL_CAP", 1)
+    for _ in range(5):
+        put_case(session, sla_due_at=NOW - timedelta(hours=1))
+    session.commit()
+    counts = queue_counts(session, viewer=users(Role.reviewer), now=NOW)
+    assert counts["triage"] == QueueCounts(total=4, unclaimed=2, breached=2, cap=3, detail_cap=1)
+
+
 def _filter_cases(session, users):
     """Cases in triage that the filters tell apart; returns {name: case}."""
     reviewer, lead = users(Role.reviewer), users(Role.lead)

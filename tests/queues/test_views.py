@@ -64,6 +64,17 @@ def test_the_overview_shows_each_visible_queue_with_its_counts(client, session, 
     assert "Claim next" in triage_row
 
 
+def test_the_overview_caps_large_counts(client, session, sign_in, monkeypatch):
+    monkeypatch.setattr("cases.queues.COUNT_CAP", 2)
+    monkeypatch.setattr("cases.queues.DETAIL_CAP", 1)
+    for _ in range(3):
+        put_case(session)
+    session.commit()
+    sign_in(Role.reviewer)
+    page = client.get("/queues").get_data(as_text=True)
+    assert '<td class="num">2+</td>' in page and '<td class="num">1+</td>' in page
+
+
 def test_the_child_safety_queue_is_a_404_for_a_reviewer(client, session, sign_in):
     case = put_case(session, workflow="child_safety", state="new")
     session.commit()

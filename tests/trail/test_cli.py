@@ -175,7 +175,7 @@ def test_erase_is_refused_under_a_hold(runner, session, scene):
 
 
 def test_signing_key_is_generated_once_in_the_instance_folder(app, tmp_path):
-    app.config.pop("TRAIL_SIGNING_KEY")
+    app.config["TRAIL_SIGNING_KEY"] = None
     app.extensions.pop("docket.signer", None)
     runner = app.test_cli_runner()
     first = runner.invoke(args=["trail", "public-key"]).output

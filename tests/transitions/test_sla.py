@@ -5,8 +5,8 @@ import time_machine
 from sqlmodel import select
 
 from cases.sla import enter_state, sla_status
-from cases.transitions import sweep, transition_case
 from cases.trail.models import CaseEvent
+from cases.transitions import sweep, transition_case
 from workflows import SHIPPED_DIR, load_workflow
 from workflows.engine import KNOWN_GUARDS, KNOWN_JOBS
 

@@ -9,13 +9,13 @@ from cases.claims import claim_case, release_case
 from cases.enums import EventType
 from cases.models import Case, Decision, Outbox, PendingApproval
 from cases.sqltypes import utcnow
+from cases.trail.models import CaseEvent
 from cases.transitions import (
     AwaitingApproval,
     GuardRefused,
     allowed_transitions,
     transition_case,
 )
-from cases.trail.models import CaseEvent
 from workflows import KNOWN_GUARDS, KNOWN_JOBS, MissingFields, RoleNotAllowed
 from workflows.engine import TransitionNotAvailable
 
