@@ -26,13 +26,12 @@ from cases.case_evidence import EvidenceNotFound, open_evidence
 from cases.case_forms import NoteForm, transition_fields, transition_form
 from cases.case_notes import add_note
 from cases.case_page import case_page
-from cases.claims import ClaimConflict, claim_case, release_case
 from cases.db import get_session, session_scope
 from cases.decisions import DecisionInvalid, fire_transition, preview_notice, writes_decision
 from cases.definitions import definitions
 from cases.enums import Permission, ReportSource
 from cases.models import Case, PendingApproval, Report
-from cases.security import PermissionDenied, require_permission
+from cases.security import require_permission
 from cases.sqltypes import utcnow
 from cases.transitions import (
     AwaitingApproval,
@@ -150,30 +149,6 @@ def note(reference: str):
     session.commit()
     flash("Note added.", "success")
     return _back(case, "notes")
-
-
-@bp.post("/<reference>/claim")
-def claim(reference: str):
-    return _claim_action(reference, claim_case, "You hold the claim on {ref}.")
-
-
-@bp.post("/<reference>/release")
-def release(reference: str):
-    return _claim_action(reference, release_case, "{ref} is back in its queue.")
-
-
-def _claim_action(reference: str, service, done: str):
-    session = get_session()
-    case = _case(session, reference)
-    try:
-        service(session, case=case, actor=Actor.staff(current_user))
-    except (ClaimConflict, PermissionDenied) as exc:
-        session.rollback()
-        flash(str(exc), "error")
-        return _back(case)
-    session.commit()
-    flash(done.format(ref=case.reference), "success")
-    return _back(case)
 
 
 def _preview(session: Session, case: Case, transition: Transition, fields: dict) -> str:

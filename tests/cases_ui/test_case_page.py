@@ -84,7 +84,7 @@ def test_the_page_shows_every_section(
     assert re.search(r'<g class="state current" data-state="new" aria-current="step">', page)
     # Notes and claiming.
     assert 'id="notes"' in page and "Add note" in page
-    assert f'action="/cases/{case.reference}/claim"' in page
+    assert f'action="/queues/cases/{case.reference}/claim"' in page
 
 
 def test_erased_payloads_show_as_erased_and_the_chain_still_verifies(
@@ -212,12 +212,12 @@ def test_claim_and_release_from_the_page(client, session, open_case, signed_in):
     case = open_case()
     user = signed_in("reviewer")
     token = page_token(client, case)
-    response = client.post(f"/cases/{case.reference}/claim", data={"csrf_token": token})
+    response = client.post(f"/queues/cases/{case.reference}/claim", data={"csrf_token": token})
     assert response.status_code == 303
     assert reloaded(session, case).assignee_id == user.id
     page = client.get(f"/cases/{case.reference}").get_data(as_text=True)
     assert "You hold the claim" in page and user.email in page
-    client.post(f"/cases/{case.reference}/release", data={"csrf_token": token})
+    client.post(f"/queues/cases/{case.reference}/release", data={"csrf_token": token})
     assert reloaded(session, case).assignee_id is None
     assert [e.type for e in events(session, case)][-2:] == ["claimed", "released"]
 
@@ -231,7 +231,7 @@ def test_a_claim_held_by_someone_else_is_refused_with_the_reason(
     signed_in("reviewer")
     token = page_token(client, case)
     response = client.post(
-        f"/cases/{case.reference}/claim", data={"csrf_token": token}, follow_redirects=True
+        f"/queues/cases/{case.reference}/claim", data={"csrf_token": token}, follow_redirects=True
     )
     assert "already claimed by someone else" in response.get_data(as_text=True)
 
@@ -271,13 +271,14 @@ def test_auditors_change_nothing(client, session, open_case, signed_in):
     assert "Add note" not in page and "/claim" not in page
     token = page_token(client, case)
     before = len(events(session, case))
-    for path, data in (
-        ("notes", {"note-csrf_token": token, "note-text": "auditor note"}),
-        ("claim", {"csrf_token": token}),
-        ("transitions", {"csrf_token": token, "transition": "start_triage"}),
+    for url, data in (
+        (f"/cases/{case.reference}/notes", {"note-csrf_token": token, "note-text": "auditor"}),
+        (f"/queues/cases/{case.reference}/claim", {"csrf_token": token}),
+        (f"/cases/{case.reference}/transitions", {"csrf_token": token,
+                                                  "transition": "start_triage"}),
     ):
-        response = client.post(f"/cases/{case.reference}/{path}", data=data)
-        assert response.status_code in (303, 403), path
+        response = client.post(url, data=data)
+        assert response.status_code in (303, 403), url
     assert len(events(session, case)) == before
     assert reloaded(session, case).state == "new"
 
@@ -314,7 +315,7 @@ def test_a_second_approval_is_requested_then_approved_by_another(
     case = open_case("sexual/minors")
     first = signed_in("child_safety", "first")
     token = page_token(client, case)
-    client.post(f"/cases/{case.reference}/claim", data={"csrf_token": token})
+    client.post(f"/queues/cases/{case.reference}/claim", data={"csrf_token": token})
     client.post(
         f"/cases/{case.reference}/transitions",
         data={"csrf_token": token, "transition": "start_assessment"},
