@@ -7,14 +7,16 @@ migrates it, creates an API key and starts gunicorn (2 workers, gthread so conne
 alive) on a free localhost port. Client threads, each on its own keep-alive connection, post N
 detections one per request (C threads), then N more in batches of 100 (--batch-clients threads,
 default one per worker: batches queue on the log-head lock anyway). Beside them it prints the raw
-insert rate of the same Subject, Case and Report rows (copies of the ones the API wrote) through
-SQLAlchemy Core executemany in the same database: what the database alone costs, without HTTP,
-validation, routing, grouping, priority or the evidence trail. The database is dropped at the end.
+insert rate of the same rows (copies of every row the API wrote: subject, case, report, and the
+trail's event, payload, leaf and subtree hashes) through SQLAlchemy Core executemany in the same
+database: what the database alone costs, without HTTP, validation, routing, grouping, priority,
+hashing or the log-head lock. The database is dropped at the end.
 
 Targets (issue 5): at least 300 detections/s single and 3,000/s in batches.
 """
 
 import argparse
+import hashlib
 import http.client
 import json
 import os
@@ -27,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -40,7 +43,13 @@ from cases.accounts import create_api_key  # noqa: E402
 from cases.db import make_engine  # noqa: E402
 from cases.enums import ApiScope  # noqa: E402
 from cases.models import Case, Report, Subject  # noqa: E402
-from cases.trail.models import LogHead  # noqa: E402
+from cases.trail.models import (  # noqa: E402
+    CaseEvent,
+    EventPayload,
+    LogHead,
+    LogLeaf,
+    LogNode,
+)
 from tests import pg_database  # noqa: E402
 from workflows import ModerationCategory  # noqa: E402
 
@@ -129,6 +138,7 @@ def start_server(url: str, instance: Path, port: int, threads: int) -> subproces
         "--bind", f"127.0.0.1:{port}",
         "--keep-alive", "30",
         "--log-level", "warning",
+        *(["-c", os.environ["BENCH_GCONF"]] if os.environ.get("BENCH_GCONF") else []),
         "app:create_app()",
     ]  # fmt: skip
     return subprocess.Popen(command, cwd=ROOT, env=env)
@@ -213,76 +223,104 @@ def print_run(label: str, detections: int, run: dict) -> float:
 
 # --- raw inserts of the same rows ----------------------------------------------------------------
 
+TABLES = (Subject, Case, Report, CaseEvent, EventPayload, LogLeaf, LogNode)
 
-def api_rows(engine: sa.Engine) -> tuple[list[dict], list[dict], list[dict]]:
-    """Every Subject, Case and Report row the API wrote, as plain values."""
+
+def api_rows(engine: sa.Engine) -> dict[type, list[dict]]:
+    """Every row the API wrote (subjects, cases, reports and their trail rows), as plain values."""
     with engine.connect() as connection:
-        return tuple(
-            [
+        return {
+            model: [
                 dict(row._mapping)
-                for row in connection.execute(sa.select(table).order_by(table.c.id))
+                for row in connection.execute(sa.select(model.__table__).order_by(
+                    *model.__table__.primary_key.columns
+                ))
             ]
-            for table in (Subject.__table__, Case.__table__, Report.__table__)
-        )
+            for model in TABLES
+        }  # fmt: skip
 
 
 def raw_insert_rate(
-    engine: sa.Engine, rows: tuple[list[dict], list[dict], list[dict]], *, per_transaction: int
+    engine: sa.Engine, rows: dict[type, list[dict]], *, per_transaction: int
 ) -> tuple[int, float]:
-    """Insert copies of `rows`, `per_transaction` reports (with their cases and subjects) per
-    transaction; returns (reports, seconds)."""
-    subjects, cases, reports = rows
+    """Insert copies of `rows`, `per_transaction` reports per transaction, each with its event,
+    payload, leaf and the subtree hashes that leaf completes, and its case and subject when
+    first seen; returns (reports, seconds). Copies get fresh keys and unique hashes."""
     with engine.connect() as connection:
-        offsets = {
-            table: connection.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
-            for table in (Subject.__table__, Case.__table__, Report.__table__)
-        }
-    subject_by_id = {row["id"]: row for row in subjects}
-    case_by_id = {row["id"]: row for row in cases}
+        top = {
+            model: connection.execute(sa.select(sa.func.max(column))).scalar() or 0
+            for model, column in (
+                (Subject, Subject.id), (Case, Case.id), (Report, Report.id),
+                (CaseEvent, CaseEvent.id), (LogLeaf, LogLeaf.index),
+            )
+        }  # fmt: skip
+    size = top[LogLeaf] + 1
     tag = f"raw{per_transaction}-"
 
-    def copy_subject(row):
-        return {**row, "id": row["id"] + offsets[Subject.__table__],
-                "external_id": tag + row["external_id"]}  # fmt: skip
+    def fresh(digest: str) -> str:
+        return hashlib.sha256((tag + digest).encode()).hexdigest()
 
-    def copy_case(row):
-        return {**row, "id": row["id"] + offsets[Case.__table__],
-                "subject_id": row["subject_id"] + offsets[Subject.__table__],
-                "reference": tag + row["reference"]}  # fmt: skip
+    def copy(model: type, row: dict) -> dict:
+        row = dict(row)
+        if model is Subject:
+            row |= {"id": row["id"] + top[Subject], "external_id": tag + row["external_id"]}
+        elif model is Case:
+            row |= {"id": row["id"] + top[Case], "subject_id": row["subject_id"] + top[Subject],
+                    "reference": tag + row["reference"]}  # fmt: skip
+        elif model is Report:
+            row |= {"id": row["id"] + top[Report], "case_id": row["case_id"] + top[Case]}
+        elif model is CaseEvent:
+            row |= {"id": row["id"] + top[CaseEvent], "case_id": row["case_id"] + top[Case],
+                    "log_index": row["log_index"] + size, "entry_hash": fresh(row["entry_hash"]),
+                    "prev_hash": fresh(row["prev_hash"])}  # fmt: skip
+        elif model is EventPayload:
+            row |= {"event_id": row["event_id"] + top[CaseEvent]}
+        elif model is LogLeaf:
+            row |= {"index": row["index"] + size}
+        else:
+            row |= {"index": row["index"] + (size >> row["level"]) + 1}
+        return row
 
-    def copy_report(row):
-        return {**row, "id": row["id"] + offsets[Report.__table__],
-                "case_id": row["case_id"] + offsets[Case.__table__]}  # fmt: skip
-
+    event_of_report = {
+        json.loads(payload["payload"])["report_id"]: payload["event_id"]
+        for payload in rows[EventPayload]
+    }
+    events = {row["id"]: row for row in rows[CaseEvent]}
+    payloads = {row["event_id"]: row for row in rows[EventPayload]}
+    leaves = {row["index"]: row for row in rows[LogLeaf]}
+    # The subtree (level, index) is completed by leaf (index + 1) * 2^level - 1.
+    nodes = defaultdict(list)
+    for node in rows[LogNode]:
+        nodes[((node["index"] + 1) << node["level"]) - 1].append(node)
+    subjects = {row["id"]: row for row in rows[Subject]}
+    cases = {row["id"]: row for row in rows[Case]}
+    seen_subjects: set[int] = set()
     seen_cases: set[int] = set()
     chunks = []
+    reports = rows[Report]
     for start in range(0, len(reports), per_transaction):
-        chunk = reports[start : start + per_transaction]
-        new_cases = []
-        for report in chunk:
-            if report["case_id"] not in seen_cases:
-                seen_cases.add(report["case_id"])
-                new_cases.append(case_by_id[report["case_id"]])
-        new_subjects = {case["subject_id"]: subject_by_id[case["subject_id"]] for case in new_cases}
-        chunks.append(
-            (
-                [copy_subject(s) for s in new_subjects.values()],
-                [copy_case(c) for c in new_cases],
-                [copy_report(r) for r in chunk],
-            )
-        )
-    # Subjects shared by cases in different chunks are inserted with the first of them.
-    inserted_subjects: set[int] = set()
+        chunk = defaultdict(list)
+        for report in reports[start : start + per_transaction]:
+            case = cases[report["case_id"]]
+            if case["subject_id"] not in seen_subjects:
+                seen_subjects.add(case["subject_id"])
+                chunk[Subject].append(copy(Subject, subjects[case["subject_id"]]))
+            if case["id"] not in seen_cases:
+                seen_cases.add(case["id"])
+                chunk[Case].append(copy(Case, case))
+            chunk[Report].append(copy(Report, report))
+            event = events[event_of_report[report["id"]]]
+            chunk[CaseEvent].append(copy(CaseEvent, event))
+            chunk[EventPayload].append(copy(EventPayload, payloads[event["id"]]))
+            chunk[LogLeaf].append(copy(LogLeaf, leaves[event["log_index"]]))
+            chunk[LogNode].extend(copy(LogNode, n) for n in nodes[event["log_index"]])
+        chunks.append(chunk)
     began = time.perf_counter()
-    for chunk_subjects, chunk_cases, chunk_reports in chunks:
-        fresh = [s for s in chunk_subjects if s["id"] not in inserted_subjects]
-        inserted_subjects.update(s["id"] for s in fresh)
+    for chunk in chunks:
         with engine.begin() as connection:
-            if fresh:
-                connection.execute(sa.insert(Subject.__table__), fresh)
-            if chunk_cases:
-                connection.execute(sa.insert(Case.__table__), chunk_cases)
-            connection.execute(sa.insert(Report.__table__), chunk_reports)
+            for model in TABLES:
+                if chunk[model]:
+                    connection.execute(sa.insert(model.__table__), chunk[model])
     return len(reports), time.perf_counter() - began
 
 

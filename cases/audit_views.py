@@ -12,7 +12,7 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from cases.access import CaseNotFound, get_case
-from cases.db import get_session
+from cases.db import get_engine, get_session, session_scope, snapshot
 from cases.enums import Permission
 from cases.evidence import blob_store, signer
 from cases.security import require_permission
@@ -78,9 +78,11 @@ def verify():
             form.reference.errors.append(str(exc))
             return _page(verify_form=form, status=404)
     try:
-        report = verify_trail(
-            session, verifier_key=signer().verifier_key, store=blob_store(), case_ref=reference
-        )
+        # Its own read-only snapshot: consistent while appends go on, and no write lock held.
+        with session_scope(snapshot(get_engine())) as trail:
+            report = verify_trail(
+                trail, verifier_key=signer().verifier_key, store=blob_store(), case_ref=reference
+            )
         result = {"ok": True, "lines": report.lines(), "scope": reference or "the whole trail"}
     except TrailError as exc:
         result = {"ok": False, "lines": [str(exc)], "scope": reference or "the whole trail"}

@@ -60,6 +60,15 @@ def reading(engine: Engine) -> Engine:
     return engine.execution_options(sqlite_begin="DEFERRED")
 
 
+def snapshot(engine: Engine) -> Engine:
+    """The same engine for a long read that must see one state throughout (verifying the whole
+    trail while appends go on): REPEATABLE READ on PostgreSQL; on SQLite a deferred transaction
+    already reads one snapshot, and takes no write lock."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="REPEATABLE READ")
+    return reading(engine)
+
+
 def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"], echo=app.config.get("SQLALCHEMY_ECHO", False))
     app.extensions[EXTENSION] = engine

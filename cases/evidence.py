@@ -9,7 +9,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlmodel import Session, select
 
-from cases.db import session_scope
+from cases.db import get_engine, session_scope, snapshot
 from cases.models import Case
 from cases.trail.audit import verify_trail
 from cases.trail.blobs import FileBlobStore
@@ -74,7 +74,7 @@ def checkpoint() -> None:
 @click.option("--case", "case_ref", help="Verify one case (and the log it lives in).")
 def verify(case_ref: str | None) -> None:
     """Re-check chains, leaves, the root against every checkpoint, and blob hashes."""
-    with session_scope() as session:
+    with session_scope(snapshot(get_engine())) as session:
         try:
             report = verify_trail(
                 session, verifier_key=signer().verifier_key, store=blob_store(), case_ref=case_ref

@@ -163,9 +163,11 @@ class Report(SQLModel, table=True):
     """One intake item, its raw payload kept verbatim with its SHA-256."""
 
     __tablename__ = "report"
+    # One index for a case's reports and for counting its distinct reporters (index-only).
+    __table_args__ = (sa.Index("ix_report_case_reporter", "case_id", "reporter_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="case_file.id", index=True)
+    case_id: int = Field(foreign_key="case_file.id")
     source: str = Field(max_length=20)
     source_name: str | None = Field(default=None, max_length=120)
     policy_clause: str | None = Field(default=None, max_length=64)
@@ -174,7 +176,7 @@ class Report(SQLModel, table=True):
     reporter_name: str | None = Field(default=None, max_length=200)
     reporter_email: str | None = Field(default=None, max_length=320)
     # Who reported, for counting distinct reporters: an email, an integration, or the report.
-    reporter_key: str = Field(default="", max_length=400, index=True)
+    reporter_key: str = Field(default="", max_length=400)
     content_ref: str | None = Field(default=None, max_length=400)
     # Moderation scores in basis points (0–10000), by category, for the case page's chart.
     moderation_scores: dict = _json()

@@ -217,7 +217,7 @@ def submit_notice(
                 type=EventType.evidence_added,
                 actor=PORTAL.label,
                 payload={
-                    "report_id": outcome.report.id,
+                    "report_id": outcome.report_id,
                     "filename": attachment.filename,
                     "media_type": attachment.media_type,
                     "size": blob.size,

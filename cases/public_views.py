@@ -220,7 +220,7 @@ def report():
         getattr(form, exc.field, form.category).errors.append(str(exc))
         return _render_form(form, 400)
     session.commit()
-    browser_session[RECEIPT] = status_token(LinkHolder(AppellantKind.reporter, outcome.report.id))
+    browser_session[RECEIPT] = status_token(LinkHolder(AppellantKind.reporter, outcome.report_id))
     return redirect(url_for(".received"))
 
 

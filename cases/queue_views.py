@@ -20,7 +20,7 @@ from flask import (
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlmodel import Session, col, select
-from wtforms import Form, HiddenField, SearchField, SelectField, TextAreaField
+from wtforms import Form, HiddenField, SearchField, SelectChoice, SelectField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from cases.access import CaseNotFound, get_case
@@ -153,36 +153,43 @@ class FilterForm(Form):
     clause = SelectField("Policy clause", default=ANY)
     source = SelectField(
         "Report source",
-        choices=[(ANY, "Any source")] + [(s.value, label) for s, label in SOURCE_LABELS.items()],
+        choices=[SelectChoice(ANY, "Any source")]
+        + [SelectChoice(s.value, label) for s, label in SOURCE_LABELS.items()],
         default=ANY,
     )
     band = SelectField(
         "Priority",
-        choices=[(ANY, "Any priority")] + [(p.value, p.value.upper()) for p in Priority],
+        choices=[SelectChoice(ANY, "Any priority")]
+        + [SelectChoice(p.value, p.value.upper()) for p in Priority],
         default=ANY,
     )
     sla = SelectField(
         "SLA",
-        choices=[(ANY, "Any SLA state")] + [(s.value, label) for s, label in SLA_LABELS.items()],
+        choices=[SelectChoice(ANY, "Any SLA state")]
+        + [SelectChoice(s.value, label) for s, label in SLA_LABELS.items()],
         default=ANY,
     )
     assignee = SelectField("Assignee", default=ANY)
     sort = SelectField(
         "Sort",
-        choices=[(s.value, label) for s, label in SORT_LABELS.items()],
+        choices=[SelectChoice(s.value, label) for s, label in SORT_LABELS.items()],
         default=SortOrder.priority.value,
     )
 
     def __init__(self, formdata, *, workers: list[User]):
         super().__init__(formdata)
         policy = definitions().policy
-        self.category.choices = [(ANY, "Any area")] + [(g.id, g.label) for g in policy.groups]
-        self.clause.choices = [(ANY, "Any clause")] + [(c.id, c.label) for c in policy.clauses]
+        self.category.choices = [SelectChoice(ANY, "Any area")] + [
+            SelectChoice(g.id, g.label) for g in policy.groups
+        ]
+        self.clause.choices = [SelectChoice(ANY, "Any clause")] + [
+            SelectChoice(c.id, c.label) for c in policy.clauses
+        ]
         self.assignee.choices = [
-            (ANY, "Anyone"),
-            (ME, "Me"),
-            (UNASSIGNED, "Unassigned"),
-        ] + [(str(user.id), user.name or user.email) for user in workers]
+            SelectChoice(ANY, "Anyone"),
+            SelectChoice(ME, "Me"),
+            SelectChoice(UNASSIGNED, "Unassigned"),
+        ] + [SelectChoice(str(user.id), user.name or user.email) for user in workers]
 
     def filters(self) -> QueueFilters:
         """The chosen filters (ANY, the empty choice, is no filter)."""
@@ -302,7 +309,9 @@ def reassign(reference: str):
     case = _case(session, reference)
     form = ReassignForm(next=request.args.get("next", ""))
     workers = {user.id: user for user in _workers(session, restricted=case.restricted)}
-    form.assignee.choices = [(user.id, f"{user.email} ({user.role})") for user in workers.values()]
+    form.assignee.choices = [
+        SelectChoice(user.id, f"{user.email} ({user.role})") for user in workers.values()
+    ]
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render_template("queues/reassign.html", case=case, form=form), status
@@ -326,10 +335,12 @@ class BulkForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.options = {option.name: option for option in options}
         self.transition.choices = [
-            (o.name, f"{o.label} (allowed for {o.allowed})") for o in options
+            SelectChoice(o.name, f"{o.label} (allowed for {o.allowed})") for o in options
         ]
-        self.policy_clause.choices = [(ANY, "Not needed")] + [
-            (c.id, f"{g.label}: {c.label}") for g in definitions().policy.groups for c in g.clauses
+        self.policy_clause.choices = [SelectChoice(ANY, "Not needed")] + [
+            SelectChoice(c.id, f"{g.label}: {c.label}")
+            for g in definitions().policy.groups
+            for c in g.clauses
         ]
 
     def validate_note(self, field):

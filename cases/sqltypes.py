@@ -1,8 +1,11 @@
-"""Column types and clocks shared by every table module (no Flask, so the trail can use them)."""
+"""Column types, clocks and session helpers shared by every table module (no Flask, so the trail
+can use them)."""
 
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 
 def utcnow() -> datetime:
@@ -27,3 +30,28 @@ class UTCDateTime(sa.types.TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def expire_cached(session: Session, model: type, id: int) -> None:
+    """Expire the session's ORM copy of a row just changed by a Core statement, if it has one."""
+    cached = session.identity_map.get(identity_key(model, id))
+    if cached is not None:
+        session.expire(cached)
+
+
+_NEXTVAL = sa.text(
+    "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"
+)
+
+
+def reserve_ids(session: Session, table: sa.Table, count: int) -> list[int]:
+    """`count` new primary keys for `table`, in increasing order, taken before the rows are
+    written: the rows then go in one prepared multi-row insert, with no RETURNING to read back.
+
+    PostgreSQL draws them from the column's sequence; SQLite counts on from the largest, which
+    is safe because a writing transaction holds the database lock from BEGIN IMMEDIATE.
+    """
+    if session.bind.dialect.name == "postgresql":
+        return sorted(session.execute(_NEXTVAL, {"table": table.name, "count": count}).scalars())
+    last = session.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
+    return list(range(last + 1, last + count + 1))

@@ -2,10 +2,10 @@
 and public notices of misuse (DSA Art. 16).
 
 Each body is validated here, every problem reported at once by field path
-(`items[3].subject.type`), then handed to `cases.intake.receive`, which stores the exact text it
-was sent with its SHA-256. A batch item's payload is its own exact text within the batch body, so
-each detection keeps a verbatim record and hash of its own. The view commits once.
-"""
+(`items[3].subject.type`), then handed to `cases.intake.receive` (a batch's valid items to
+`receive_all`, together), which stores the exact text it was sent with its SHA-256. A batch item's
+payload is its own exact text within the batch body, so each detection keeps a verbatim record
+and hash of its own. The view commits once."""
 
 import json
 import re
@@ -30,8 +30,8 @@ from cases.intake import (
     IntakeItem,
     IntakeOutcome,
     SubjectRef,
-    lock_subjects,
     receive,
+    receive_all,
     route,
 )
 from cases.models import ApiKey
@@ -258,24 +258,23 @@ def integration_actor(api_key: ApiKey) -> Actor:
 
 
 def created_body(item: IntakeItem, outcome: IntakeOutcome) -> dict:
-    report, case = outcome.report, outcome.case
     return {
         "report": {
-            "id": report.id,
-            "source": report.source,
-            "source_name": report.source_name,
-            "policy_clause": report.policy_clause,
-            "payload_sha256": report.payload_sha256,
-            "received_at": utc_timestamp(report.received_at),
-            "moderation_scores": report.moderation_scores,
+            "id": outcome.report_id,
+            "source": item.source,
+            "source_name": item.source_name,
+            "policy_clause": outcome.policy_clause,
+            "payload_sha256": outcome.payload_sha256,
+            "received_at": utc_timestamp(outcome.received_at),
+            "moderation_scores": item.moderation.scores if item.moderation else {},
             "unknown_categories": sorted(item.moderation.unknown) if item.moderation else [],
         },
         "case": {
-            "reference": case.reference,
-            "workflow": case.workflow_name,
-            "state": case.state,
-            "priority": case.priority,
-            "priority_band": case.priority_band,
+            "reference": outcome.reference,
+            "workflow": outcome.workflow,
+            "state": outcome.state,
+            "priority": outcome.priority,
+            "priority_band": outcome.priority_band,
             "opened": outcome.opened,
         },
     }
@@ -304,17 +303,10 @@ def post_detection():
     )
 
 
-def _batch_result(session: Session, entry: IntakeItem | ApiError, actor: Actor, at: str) -> dict:
-    """One item's result; a failed item leaves nothing behind (its own SAVEPOINT)."""
-    if isinstance(entry, IntakeItem):
-        try:
-            with session.begin_nested():
-                return {"status": 201, **_receive(session, entry, actor, prefix=at)}
-        except ApiError as exc:
-            entry = exc
+def _error_result(error: ApiError) -> dict:
     return {
-        "status": entry.status,
-        "error": {"code": entry.code, "message": entry.message, "fields": entry.fields},
+        "status": error.status,
+        "error": {"code": error.code, "message": error.message, "fields": error.fields},
     }
 
 
@@ -338,12 +330,15 @@ def post_detection_batch():
     actor = integration_actor(g.api_key)
 
     def produce() -> tuple[dict, int]:
-        lock_subjects(
-            session, [entry.subject for entry in entries if isinstance(entry, IntakeItem)]
-        )
+        # Every item that passed validation can be routed, so they are received together: a
+        # database failure fails the request and leaves nothing behind.
+        valid = [entry for entry in entries if isinstance(entry, IntakeItem)]
+        outcomes = iter(receive_all(session, items=valid, actor=actor))
         results = [
-            _batch_result(session, entry, actor, f"items[{index}]")
-            for index, entry in enumerate(entries)
+            {"status": 201, **created_body(entry, next(outcomes))}
+            if isinstance(entry, IntakeItem)
+            else _error_result(entry)
+            for entry in entries
         ]
         return {"results": results}, 207
 
@@ -415,8 +410,8 @@ def post_report():
         raise invalid({exc.field: str(exc)}) from None
     session.commit()
     return {
-        "reference": outcome.case.reference,
+        "reference": outcome.reference,
         "status_url": status_link(outcome.report),
-        "received_at": utc_timestamp(outcome.report.received_at),
+        "received_at": utc_timestamp(outcome.received_at),
         "lacks_notice_contact": outcome.report.lacks_notice_contact,
     }, 201

@@ -3,8 +3,10 @@
 An event's header is the JCS text of {v, case_id, seq, prev, type, actor, at, payload_commit,
 blobs}; its entry hash is SHA-256(EVENT_DOMAIN || header) and the next event's `prev`. The
 payload is committed to, not included, so erasing it (payload and salt deleted) leaves the chain
-intact. `verify_chain` is the one check used by both the database-side `trail verify` and the
-offline bundle verifier.
+intact. `verify_chain` is the check used by both the database-side `trail verify` and the
+offline bundle verifier; at database scale `trail verify` first runs `check_stored_events` over
+the stored rows, which accepts nothing verify_chain would refuse and leaves to it whatever it
+does not accept outright.
 
 Each entry hash is also a leaf of the global Merkle log, as `leaf_data` = case tag || entry hash.
 The tag lets a verifier holding every leaf prove completeness: each leaf carrying a case's tag
@@ -15,8 +17,9 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from cases.trail.canonical import CanonicalError, canonical, parse_utc_timestamp
@@ -24,12 +27,16 @@ from cases.trail.canonical import CanonicalError, canonical, parse_utc_timestamp
 __all__ = [
     "EVENT_DOMAIN",
     "GENESIS",
+    "ChainSegment",
     "ChainSummary",
     "EventRecord",
+    "StoredEvent",
     "TrailError",
     "build_header",
     "case_tag",
+    "check_stored_events",
     "entry_hash",
+    "join_segments",
     "leaf_data",
     "make_event",
     "new_salt",
@@ -38,6 +45,7 @@ __all__ = [
 ]
 
 GENESIS = bytes(32)
+_GENESIS_HEX = GENESIS.hex()
 EVENT_DOMAIN = b"docket/event/v1\n"
 CASE_DOMAIN = b"docket/case/v1\n"
 ERASED = "erased"  # the event type that records an erasure
@@ -58,6 +66,17 @@ _HEX_LIST = r'((?:"[0-9a-f]{64}"(?:,"[0-9a-f]{64}")*)?)'
 _PLAIN_HEADER = re.compile(
     rf'\{{"actor":{_PLAIN},"at":{_PLAIN},"blobs":\[{_HEX_LIST}\],"case_id":{_PLAIN},'
     rf'"payload_commit":{_PLAIN},"prev":{_PLAIN},"seq":([1-9][0-9]*),"type":{_PLAIN},"v":1\}}'
+)
+# For check_stored_events: the time in canonical.utc_timestamp's shape (datetime.fromisoformat
+# then checks the calendar, as parse_utc_timestamp does), and the hashes as any 64 characters
+# but quotes, which is quicker to match than hex digits: check_stored_events compares them with
+# hashes it knows (or, for an erased payload's commitment, checks the hex itself). Then
+# _PLAIN_HEADER matches too, with the same groups.
+_HASH = r'"([^"]{64})"'
+_TIME = r'"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z)"'
+_STORED_HEADER = re.compile(
+    rf'\{{"actor":{_PLAIN},"at":{_TIME},"blobs":\[{_HEX_LIST}\],"case_id":{_PLAIN},'
+    rf'"payload_commit":{_HASH},"prev":{_HASH},"seq":([1-9][0-9]*),"type":{_PLAIN},"v":1\}}'
 )
 _escape = json.encoder.encode_basestring  # the C escaper; output is non-ASCII-preserving
 
@@ -210,6 +229,146 @@ def verify_chain(case_ref: str, events: Iterable[EventRecord]) -> ChainSummary:
     if last_erased_payload and last_erased_payload >= last_erasure:
         raise _fail(case_ref, last_erased_payload, "payload erased without a later 'erased' event")
     return ChainSummary(count=count, head=prev, blobs=blobs, erased=erased)
+
+
+# --- the same checks over stored rows, at database scale ----------------------------------------
+
+# (case id, seq, header, entry hash hex, prev hash hex, payload or None, salt hex or None,
+# the log leaf at the event's log index or None): how the database stores an event.
+StoredEvent = tuple[int, int, str, str, str, str | None, str | None, bytes | None]
+
+
+@dataclass(slots=True)
+class ChainSegment:
+    """Consecutive events of one chain that passed every check of verify_chain, and their leaves;
+    where it starts, and that it belongs to its case, is left to `join_segments`."""
+
+    case_ref: str  # as its headers name it
+    tag: bytes  # as its leaves carry it
+    first_seq: int
+    first_prev: str  # the first event's stored prev hash, hex
+    seq: int  # the last event's
+    head: str  # the last event's entry hash, hex
+    erased: int = 0
+    last_erased_payload: int = 0
+    last_erasure: int = 0
+    blobs: set[str] = field(default_factory=set)
+
+
+def check_stored_events(rows: Iterable[StoredEvent]) -> tuple[dict[int, ChainSegment], set[int]]:
+    """verify_chain's checks over many chains' stored events at once, in any interleaving that
+    keeps each chain's events in seq order (log order, say), plus each event's leaf.
+
+    Returns one segment per case id, and the `suspect` case ids: those with any event this fast
+    path does not accept outright (an escaped header, an event out of order, any failed check).
+    It accepts nothing verify_chain would refuse; suspects are for verify_chain to judge, and to
+    name the failure in its own words.
+    """
+    segments: dict[int, ChainSegment] = {}
+    suspects: set[int] = set()
+    # Copies of primed hash objects: creating one from scratch costs more than hashing a header.
+    new_event_hash, new_hash = _sha256(EVENT_DOMAIN).copy, _sha256().copy
+    match_header = _STORED_HEADER.fullmatch
+    fromhex, parse_time = bytes.fromhex, datetime.fromisoformat
+    for case_id, seq, header, entry, prev, payload, salt, leaf in rows:
+        segment = segments.get(case_id)
+        if segment is None and case_id in suspects:
+            continue
+        # Any failed check raises ValueError or TypeError (a None where bytes or text belong).
+        try:
+            fields = match_header(header)
+            if fields is None:
+                raise ValueError
+            _, at, blobs, case_ref, commit, header_prev, header_seq, type_ = fields.groups()
+            if segment is None:
+                segment = segments[case_id] = ChainSegment(
+                    case_ref, leaf[:32], seq, prev, seq - 1, prev
+                )
+            if (
+                seq != segment.seq + 1
+                or prev != segment.head
+                or header_prev != prev
+                or int(header_seq) != seq
+                or case_ref != segment.case_ref
+            ):
+                raise ValueError
+            hasher = new_event_hash()
+            hasher.update(header.encode("utf-8"))
+            digest = hasher.digest()
+            head = digest.hex()
+            if head != entry or leaf != segment.tag + digest:
+                raise ValueError
+            parse_time(at)  # the calendar: 2026-02-30 has the right shape
+            if payload is None:
+                if salt is not None or not _HEX64.fullmatch(commit):
+                    raise ValueError
+                segment.erased += 1
+                segment.last_erased_payload = seq
+            else:
+                hasher = new_hash()
+                salt_bytes = fromhex(salt)
+                if len(salt_bytes) != SALT_SIZE:
+                    raise ValueError
+                hasher.update(salt_bytes)
+                hasher.update(payload.encode("utf-8"))
+                if hasher.hexdigest() != commit:
+                    raise ValueError
+        except (ValueError, TypeError):
+            segments.pop(case_id, None)
+            suspects.add(case_id)
+            continue
+        if type_ == ERASED:
+            segment.last_erasure = seq
+        if blobs:
+            segment.blobs.update(blobs[1:-1].split('","'))
+        segment.seq, segment.head = seq, head
+    return segments, suspects
+
+
+def join_segments(
+    parts: Iterable[dict[int, ChainSegment]], references: Mapping[int, str], suspects: set[int]
+) -> dict[int, ChainSummary]:
+    """Join the segments of each chain, given in chain order, into whole verified chains.
+
+    A chain is added to `suspects` (and left out) if its segments do not link up from genesis,
+    name or tag another case than its case id's reference, or erase a payload without a later
+    `erased` event; as is any chain with a suspect segment.
+    """
+    tags = {case_id: case_tag(reference) for case_id, reference in references.items()}
+    joined: dict[int, ChainSegment] = {}
+    for part in parts:
+        for case_id, segment in part.items():
+            if case_id in suspects:
+                continue
+            before = joined.get(case_id)
+            seq, head = (before.seq, before.head) if before else (0, _GENESIS_HEX)
+            if (
+                segment.first_seq != seq + 1
+                or segment.first_prev != head
+                or segment.case_ref != references.get(case_id)
+                or segment.tag != tags[case_id]
+            ):
+                suspects.add(case_id)
+                continue
+            if before is not None:
+                segment.erased += before.erased
+                segment.last_erased_payload = (
+                    segment.last_erased_payload or before.last_erased_payload
+                )
+                segment.last_erasure = segment.last_erasure or before.last_erasure
+                segment.blobs |= before.blobs
+            joined[case_id] = segment
+    chains = {}
+    for case_id, chain in joined.items():
+        if case_id in suspects:
+            continue
+        if chain.last_erased_payload and chain.last_erased_payload >= chain.last_erasure:
+            suspects.add(case_id)
+            continue
+        chains[case_id] = ChainSummary(
+            count=chain.seq, head=bytes.fromhex(chain.head), blobs=chain.blobs, erased=chain.erased
+        )
+    return chains
 
 
 def _check_event(case_ref: str, seq: int, prev: bytes, event: EventRecord) -> dict[str, Any]:

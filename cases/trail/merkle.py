@@ -19,6 +19,7 @@ __all__ = [
     "NodeLookup",
     "ProofError",
     "append_leaf",
+    "compact_range",
     "consistency_proof",
     "inclusion_proof",
     "leaf_hash",
@@ -219,6 +220,11 @@ def root_from_border(border: Sequence[bytes]) -> bytes:
     return result
 
 
+def compact_range(size: int, node: NodeLookup) -> list[bytes]:
+    """The border of the first `size` leaves, from stored perfect subtrees (O(log n) lookups)."""
+    return _pieces(0, _count(size, "tree size"), node)
+
+
 def root_at(size: int, node: NodeLookup) -> bytes:
     """Root of the first `size` leaves, from stored perfect subtrees (O(log n) lookups)."""
     return _range_hash(0, _count(size, "tree size"), node)
@@ -279,9 +285,15 @@ def _split(n: int) -> int:
 def _range_hash(start: int, end: int, node: NodeLookup) -> bytes:
     """MTH of leaves [start, end), a subtree of the RFC's shape: start is a multiple of a power
     of two >= end - start, so only its right edge can be incomplete."""
+    return root_from_border(_pieces(start, end, node))
+
+
+def _pieces(start: int, end: int, node: NodeLookup) -> list[bytes]:
+    """The perfect subtrees that make up leaves [start, end) (shaped as for _range_hash), biggest
+    first: the border of that range."""
     pieces = []
     while start < end:
         level = (end - start).bit_length() - 1
         pieces.append(node(level, start >> level))
         start += 1 << level
-    return root_from_border(pieces)
+    return pieces

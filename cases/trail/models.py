@@ -14,17 +14,19 @@ class CaseEvent(SQLModel, table=True):
     """One link of a case's hash chain; `header` holds the exact canonical bytes hashed."""
 
     __tablename__ = "case_event"
+    # No index on case_id or type alone: UNIQUE(case_id, seq) serves every lookup by case (and by
+    # case and type), and each index is written on every append.
     __table_args__ = (
         sa.UniqueConstraint("case_id", "seq"),
         sa.UniqueConstraint("case_id", "prev_hash"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="case_file.id", index=True)
+    case_id: int = Field(foreign_key="case_file.id")
     seq: int
     prev_hash: str = Field(max_length=64)
     entry_hash: str = Field(max_length=64, unique=True)
-    type: str = Field(max_length=40, index=True)
+    type: str = Field(max_length=40)
     actor: str = Field(max_length=120)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime(), nullable=False)
     header: str = Field(sa_type=sa.Text)

@@ -22,16 +22,40 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from cases.enums import EventType
-from cases.sqltypes import utcnow
+from cases.sqltypes import expire_cached, reserve_ids, utcnow
 from cases.trail import merkle
-from cases.trail.canonical import utc_timestamp
-from cases.trail.events import GENESIS, EventRecord, leaf_data, make_event
+from cases.trail.canonical import canonical, utc_timestamp
+from cases.trail.events import (
+    GENESIS,
+    EventRecord,
+    build_header,
+    entry_hash,
+    leaf_data,
+    new_salt,
+    payload_commitment,
+)
 from cases.trail.models import CaseEvent, EventPayload, LogHead, LogLeaf, LogNode
 
 
 class CaseLike(Protocol):
     id: int | None
     reference: str
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An appended event as written (the row itself is insert-only, so this copy stays true)."""
+
+    id: int
+    case_id: int
+    seq: int
+    prev_hash: str
+    entry_hash: str
+    type: EventType
+    actor: str
+    at: datetime
+    header: str
+    log_index: int
 
 
 @dataclass(frozen=True)
@@ -53,94 +77,121 @@ def append_event(
     actor: str,
     payload: dict[str, Any] | None = None,
     blobs: Sequence[str] = (),
-) -> CaseEvent:
+) -> StoredEvent:
     """Append one event to `case`'s chain and the global log, in the caller's transaction."""
     event = NewEvent(case=case, type=type, actor=actor, payload=payload or {}, blobs=blobs)
     return append_events(session, [event])[0]
 
 
+# Prebuilt statements: building a SQLAlchemy expression costs more than running it, and these
+# run on every append.
+_EVENTS = CaseEvent.__table__
+_LATER = _EVENTS.alias("later")
+_HEAD = LogHead.__table__
+_LOCK_HEAD = sa.select(_HEAD.c.size, _HEAD.c.border).where(_HEAD.c.id == 1).with_for_update()
+_UPDATE_HEAD = _HEAD.update().where(_HEAD.c.id == 1)
+_CASE_HEADS = sa.select(_EVENTS.c.case_id, _EVENTS.c.seq, _EVENTS.c.entry_hash).where(
+    _EVENTS.c.case_id.in_(sa.bindparam("case_ids", expanding=True)),
+    _EVENTS.c.seq
+    == sa.select(sa.func.max(_LATER.c.seq))
+    .where(_LATER.c.case_id == _EVENTS.c.case_id)
+    .scalar_subquery(),
+)
+_INSERT_EVENTS = _EVENTS.insert()
+_INSERT_PAYLOADS = EventPayload.__table__.insert()
+_INSERT_LEAVES = LogLeaf.__table__.insert()
+_INSERT_NODES = LogNode.__table__.insert()
+
+
 def append_events(
     session: Session, events: Sequence[NewEvent], *, at: datetime | None = None
-) -> list[CaseEvent]:
+) -> list[StoredEvent]:
     """Append several events under one lock (one transaction, one log-head update)."""
     if not events:
         return []
-    session.flush()  # cases created in this transaction need their ids
-    head = lock_log_head(session)
     at = at or utcnow()
     timestamp = utc_timestamp(at)
-    border = [bytes.fromhex(h) for h in head.border]
-    size = head.size
-    heads: dict[int, tuple[int, bytes]] = {}
-    rows: list[CaseEvent] = []
-    records: list[EventRecord] = []
-    for event in events:
+    # Everything that does not depend on the log's state is done before taking the lock, and
+    # each table is written with one statement: the lock is held for a fixed number of round
+    # trips however many events a batch appends.
+    sealed = [_seal(event.payload) for event in events]
+    session.flush()  # cases created in this transaction need their ids
+    ids = reserve_ids(session, _EVENTS, len(events))
+    size, border = lock_log_head(session)
+    heads = _case_heads(session, {event.case.id for event in events})
+    stored: list[StoredEvent] = []
+    leaves: list[dict] = []
+    nodes: list[dict] = []
+    for event, id, (_, _, commitment) in zip(events, ids, sealed, strict=True):
         case = event.case
-        seq, prev = heads.get(case.id) or _case_head(session, case.id)
-        record = make_event(
+        seq, prev = heads.get(case.id, (0, GENESIS))
+        header = build_header(
             case_ref=case.reference,
             seq=seq + 1,
             prev=prev,
             type=EventType(event.type).value,
             actor=event.actor,
             at=timestamp,
-            payload=event.payload,
+            payload_commit=commitment,
             blobs=event.blobs,
-            log_index=size,
         )
-        row = CaseEvent(
-            case_id=case.id,
-            seq=record.seq,
-            prev_hash=prev.hex(),
-            entry_hash=record.entry_hash.hex(),
-            type=event.type,
-            actor=event.actor,
-            at=at,
-            header=record.header.decode("utf-8"),
-            log_index=size,
+        digest = entry_hash(header)
+        stored.append(
+            StoredEvent(
+                id=id,
+                case_id=case.id,
+                seq=seq + 1,
+                prev_hash=prev.hex(),
+                entry_hash=digest.hex(),
+                type=EventType(event.type),
+                actor=event.actor,
+                at=at,
+                header=header.decode("utf-8"),
+                log_index=size,
+            )
         )
-        session.add(row)
-        rows.append(row)
-        data = leaf_data(case.reference, record.entry_hash)
-        session.add(LogLeaf(index=size, data=data))
-        border, nodes = merkle.append_leaf(border, size, merkle.leaf_hash(data))
-        session.add_all(
-            LogNode(level=level, index=index, hash=digest)
-            for level, index, digest in nodes
-            if level > 0  # level 0 is the leaf hash, derived from log_leaf
-        )
+        data = leaf_data(case.reference, digest)
+        leaves.append({"index": size, "data": data})
+        border, created = merkle.append_leaf(border, size, merkle.leaf_hash(data))
+        # Level 0 is the leaf hash, derived from log_leaf.
+        nodes.extend({"level": lv, "index": i, "hash": h} for lv, i, h in created if lv > 0)
         size += 1
-        heads[case.id] = (record.seq, record.entry_hash)
-        records.append(record)
-    session.flush()  # payload and salt rows need the events' ids
-    session.add_all(
-        EventPayload(
-            event_id=row.id, payload=record.payload.decode("utf-8"), salt=record.salt.hex()
-        )
-        for row, record in zip(rows, records, strict=True)
+        heads[case.id] = (seq + 1, digest)
+    session.execute(_INSERT_EVENTS, [vars(row) for row in stored])
+    session.execute(
+        _INSERT_PAYLOADS,
+        [
+            {"event_id": row.id, "payload": payload.decode("utf-8"), "salt": salt.hex()}
+            for row, (payload, salt, _) in zip(stored, sealed, strict=True)
+        ],
     )
-    head.size = size
-    head.border = [h.hex() for h in border]
-    session.flush()
-    return rows
+    session.execute(_INSERT_LEAVES, leaves)
+    if nodes:
+        session.execute(_INSERT_NODES, nodes)
+    session.execute(_UPDATE_HEAD, {"size": size, "border": [h.hex() for h in border]})
+    # An ORM copy of the head read earlier in this transaction is now out of date.
+    expire_cached(session, LogHead, 1)
+    return stored
 
 
-def lock_log_head(session: Session) -> LogHead:
-    """The log head, locked for this transaction (FOR UPDATE; SQLite already holds its lock)."""
-    # populate_existing: a copy of the row read before the lock was taken is overwritten by
-    # the locked read itself (one round trip, where a separate refresh() took a second).
-    statement = select(LogHead).where(LogHead.id == 1).with_for_update()
-    return session.exec(statement.execution_options(populate_existing=True)).one()
+def _seal(payload: dict[str, Any]) -> tuple[bytes, bytes, bytes]:
+    """The payload's canonical bytes, a fresh salt, and the commitment the header carries."""
+    payload_bytes = canonical(payload)
+    salt = new_salt()
+    return payload_bytes, salt, payload_commitment(salt, payload_bytes)
 
 
-def _case_head(session: Session, case_id: int) -> tuple[int, bytes]:
-    last = session.exec(
-        select(CaseEvent.seq, CaseEvent.entry_hash)
-        .where(CaseEvent.case_id == case_id)
-        .order_by(CaseEvent.seq.desc())
-        .limit(1)
-    ).first()
-    return (last[0], bytes.fromhex(last[1])) if last else (0, GENESIS)
+def lock_log_head(session: Session) -> tuple[int, list[bytes]]:
+    """The log's size and right border, locked for this transaction (FOR UPDATE; SQLite
+    already holds its lock)."""
+    size, border = session.execute(_LOCK_HEAD).one()
+    return size, [bytes.fromhex(h) for h in border]
+
+
+def _case_heads(session: Session, case_ids: set[int]) -> dict[int, tuple[int, bytes]]:
+    """(seq, entry hash) of the last event of each case that has one, in one query."""
+    rows = session.execute(_CASE_HEADS, {"case_ids": list(case_ids)})
+    return {case_id: (seq, bytes.fromhex(entry)) for case_id, seq, entry in rows}
 
 
 def log_size(session: Session) -> int:
@@ -149,8 +200,8 @@ def log_size(session: Session) -> int:
 
 def current_root(session: Session) -> tuple[int, bytes]:
     """(size, root) of the log as committed, from the stored right border: no tree walk."""
-    head = session.exec(select(LogHead).where(LogHead.id == 1)).one()
-    return head.size, merkle.root_from_border([bytes.fromhex(h) for h in head.border])
+    size, border = session.exec(select(LogHead.size, LogHead.border).where(LogHead.id == 1)).one()
+    return size, merkle.root_from_border([bytes.fromhex(h) for h in border])
 
 
 class NodeStore:

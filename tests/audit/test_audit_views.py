@@ -16,8 +16,9 @@ from tests.helpers import csrf_token, login
 def case(session):
     case = make_case(session)
     for n in range(3):
-        append_event(session, case=case, type=EventType.note, actor="user:1",
-                     payload={"text": f"note {n}"})
+        append_event(
+            session, case=case, type=EventType.note, actor="user:1", payload={"text": f"note {n}"}
+        )
     session.commit()
     return case
 
@@ -41,8 +42,9 @@ def test_who_reaches_the_audit_page(client, session, role, status):
 def test_verify_a_case_and_the_whole_trail(client, session, case):
     sign_in(client, session, "auditor")
     token = csrf_token(client, "/audit/")
-    page = client.post("/audit/verify", data={"verify-reference": case.reference,
-                                              "verify-csrf_token": token})
+    page = client.post(
+        "/audit/verify", data={"verify-reference": case.reference, "verify-csrf_token": token}
+    )
     text = page.get_data(as_text=True)
     assert page.status_code == 200 and "PASS" in text and "3 events" in text
     page = client.post("/audit/verify", data={"verify-reference": "", "verify-csrf_token": token})
@@ -54,8 +56,9 @@ def test_verify_a_case_and_the_whole_trail(client, session, case):
 def test_unknown_case_is_an_error_next_to_the_field(client, session):
     sign_in(client, session, "auditor")
     token = csrf_token(client, "/audit/")
-    page = client.post("/audit/verify", data={"verify-reference": "DK-2026-999999",
-                                              "verify-csrf_token": token})
+    page = client.post(
+        "/audit/verify", data={"verify-reference": "DK-2026-999999", "verify-csrf_token": token}
+    )
     assert page.status_code == 404
     assert 'id="verify-reference-error"' in page.get_data(as_text=True)
 
@@ -63,8 +66,9 @@ def test_unknown_case_is_an_error_next_to_the_field(client, session):
 def test_export_downloads_a_bundle_that_verifies_offline(client, session, case, tmp_path):
     sign_in(client, session, "auditor")
     token = csrf_token(client, "/audit/")
-    response = client.post("/audit/export", data={"export-reference": case.reference,
-                                                  "export-csrf_token": token})
+    response = client.post(
+        "/audit/export", data={"export-reference": case.reference, "export-csrf_token": token}
+    )
     assert response.status_code == 200 and response.mimetype == "application/zip"
     bundle = tmp_path / "bundle.zip"
     bundle.write_bytes(response.get_data())
@@ -81,13 +85,18 @@ def test_restricted_case_is_not_exportable_by_a_lead(client, session):
     session.commit()
     sign_in(client, session, "lead")
     token = csrf_token(client, "/audit/")
-    response = client.post("/audit/export", data={"export-reference": restricted.reference,
-                                                  "export-csrf_token": token})
+    response = client.post(
+        "/audit/export", data={"export-reference": restricted.reference, "export-csrf_token": token}
+    )
     assert response.status_code == 404
 
 
 @pytest.mark.parametrize("url", ["/audit/verify", "/audit/export"])
 def test_forms_reject_a_missing_csrf_token(client, session, case, url):
     sign_in(client, session, "auditor")
-    assert client.post(url, data={"verify-reference": case.reference,
-                                  "export-reference": case.reference}).status_code == 400
+    assert (
+        client.post(
+            url, data={"verify-reference": case.reference, "export-reference": case.reference}
+        ).status_code
+        == 400
+    )

@@ -23,8 +23,13 @@ def test_a_reporter_files_a_notice_and_follows_the_status_link(page, live_server
     page.get_by_label("Your email address").fill("sam@example.org")
     page.get_by_label("I believe in good faith").check()
     page.locator("input[type='file']").set_input_files(
-        files=[{"name": "screenshot.png", "mimeType": "image/png",
-                "buffer": b"\x89PNG\r\n\x1a\n" + bytes(64)}]
+        files=[
+            {
+                "name": "screenshot.png",
+                "mimeType": "image/png",
+                "buffer": b"\x89PNG\r\n\x1a\n" + bytes(64),
+            }
+        ]
     )
     page.get_by_role("button", name="Send").click()
     page.wait_for_load_state()

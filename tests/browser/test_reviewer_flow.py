@@ -22,8 +22,13 @@ pytestmark = pytest.mark.browser
 def detected_case(app, session):
     body = {
         "model": "omni-moderation-latest",
-        "results": [{"flagged": True, "categories": {"harassment/threatening": True},
-                     "category_scores": {"harassment/threatening": 0.97}}],
+        "results": [
+            {
+                "flagged": True,
+                "categories": {"harassment/threatening": True},
+                "category_scores": {"harassment/threatening": 0.97},
+            }
+        ],
     }
     with app.test_request_context():
         outcome = receive(

@@ -274,8 +274,10 @@ def test_auditors_change_nothing(client, session, open_case, signed_in):
     for url, data in (
         (f"/cases/{case.reference}/notes", {"note-csrf_token": token, "note-text": "auditor"}),
         (f"/queues/cases/{case.reference}/claim", {"csrf_token": token}),
-        (f"/cases/{case.reference}/transitions", {"csrf_token": token,
-                                                  "transition": "start_triage"}),
+        (
+            f"/cases/{case.reference}/transitions",
+            {"csrf_token": token, "transition": "start_triage"},
+        ),
     ):
         response = client.post(url, data=data)
         assert response.status_code in (303, 403), url

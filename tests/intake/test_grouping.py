@@ -9,10 +9,11 @@ from sqlmodel import select
 from cases.actors import Actor
 from cases.claims import claim_case
 from cases.enums import EventType, ReportSource, Stage
-from cases.intake import IntakeItem, SubjectRef, receive
+from cases.intake import IntakeItem, SubjectRef, receive, receive_all
 from cases.models import Case, Report
 from cases.moderation import parse_moderation
-from cases.trail.models import CaseEvent
+from cases.sqltypes import utcnow
+from cases.trail.models import CaseEvent, EventPayload
 from cases.transitions import transition_case
 from tests.factories import make_user
 from tests.intake.conftest import detection, moderation_response
@@ -128,3 +129,50 @@ def test_concurrent_reports_about_a_new_subject_open_one_case(app, post_json, se
     assert statuses == [201] * 8
     case = session.exec(select(Case)).one()
     assert case.report_count == 8
+
+
+def test_a_batch_ends_as_the_same_items_received_one_by_one(session, integration):
+    """receive_all is set-based; every case, score and trail payload must match receiving the
+    items in order, one at a time (here on twin subjects, prefixed "one-" and "all-")."""
+    key_id = integration[0].id
+    plan = [  # (subject, source, scores): grouping, new and repeated reporters, severities
+        ("u-1", "clf-a", {"harassment": 0.7}),
+        ("u-2", "clf-a", {"hate": 0.9}),
+        ("u-1", "clf-a", {"violence": 0.95}),
+        ("u-1", "clf-b", {"harassment": 0.6}),
+        ("u-3", "clf-a", {"sexual_minors": 0.9}),
+        ("u-3", "clf-a", {"harassment": 0.8}),
+        ("u-2", "clf-b", {"hate": 0.55}),
+    ]
+    now = utcnow()
+    for twin in ("one", "all"):
+        item = detected(f"{twin}-u-2", hate=0.6, api_key_id=key_id)
+        receive(session, item=item, actor=ACTOR, now=now)
+
+    def items(prefix):
+        return [
+            detected(f"{prefix}-{subject}", source=source, api_key_id=key_id, **scores)
+            for subject, source, scores in plan
+        ]
+
+    one_by_one = [receive(session, item=item, actor=ACTOR, now=now) for item in items("one")]
+    together = receive_all(session, items=items("all"), actor=ACTOR, now=now)
+    session.commit()
+
+    def seen(outcome):
+        case = session.get(Case, outcome.case_id)
+        payloads = session.exec(
+            select(EventPayload.payload)
+            .join(CaseEvent, CaseEvent.id == EventPayload.event_id)
+            .where(CaseEvent.case_id == case.id)
+        )
+        payload = next(p for p in map(json.loads, payloads) if p["report_id"] == outcome.report_id)
+        return (
+            (outcome.opened, outcome.state, outcome.priority, outcome.priority_band),
+            (case.report_count, case.reporter_count, case.severity, case.priority),
+            (case.priority_band, case.sla_due_at, case.workflow_name),
+            payload["priority"],
+        )
+
+    assert [seen(o) for o in together] == [seen(o) for o in one_by_one]
+    assert [o.opened for o in together] == [True, False, False, False, True, True, False]

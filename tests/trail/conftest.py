@@ -2,6 +2,7 @@
 real trail (three cases interleaved in the log, shared and restricted blobs, two checkpoints)."""
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from sqlmodel import Session, select
 
 from cases.enums import EventType
 from cases.models import Case
+from cases.trail import audit
 from cases.trail.audit import AuditReport, verify_trail
 from cases.trail.blobs import FileBlobStore, store_blob
 from cases.trail.checkpoints import sign_log_checkpoint
@@ -32,6 +34,35 @@ def signer_key() -> str:
 @pytest.fixture(scope="session")
 def signer(signer_key) -> Signer:
     return Signer.from_key(signer_key)
+
+
+IN_TASKS = "in tasks"
+
+
+@pytest.fixture(params=["in one pass", IN_TASKS])
+def passes(request, monkeypatch) -> str:
+    """Verification in one pass, or cut into tasks (see `tasks`)."""
+    if request.param == IN_TASKS:
+        tasks_in_threads(monkeypatch)
+    return request.param
+
+
+@pytest.fixture
+def tasks(monkeypatch) -> None:
+    """Verification cut into tasks of two leaves (six of each kind for `scene`)."""
+    tasks_in_threads(monkeypatch)
+
+
+def tasks_in_threads(monkeypatch) -> None:
+    # Each task on a connection of its own, as in the pool's processes, but in threads of this
+    # one, which start at once (tests/trail/test_audit_parallel.py spawns real processes too).
+    monkeypatch.setattr(audit, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(audit, "PROCESSES", 6)
+    monkeypatch.setattr(audit, "ProcessPoolExecutor", threads)
+
+
+def threads(workers, mp_context, **options) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, **options)
 
 
 @pytest.fixture

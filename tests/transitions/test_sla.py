@@ -27,8 +27,14 @@ class Case:
 
 @pytest.mark.parametrize(
     ("state", "band", "hours"),
-    [("new", "p1", 1), ("new", "p4", 72), ("triage", "p2", 24), ("enforcement", "p3", 72),
-     ("appeal", "p1", 24), ("escalated", "p2", 8)],
+    [
+        ("new", "p1", 1),
+        ("new", "p4", 72),
+        ("triage", "p2", 24),
+        ("enforcement", "p3", 72),
+        ("appeal", "p1", 24),
+        ("escalated", "p2", 8),
+    ],
 )
 def test_due_time_per_state_and_priority(state, band, hours):
     case = Case(state, band)
@@ -67,8 +73,12 @@ def test_sweep_records_the_breach_and_escalates(open_case, staff, session):
     changed = sweep(session, now=due + timedelta(minutes=1))
     session.commit()
     assert changed == 2  # the breach, then the escalation the workflow asks for
-    types = [e.type for e in session.exec(
-        select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq))]
+    types = [
+        e.type
+        for e in session.exec(
+            select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)
+        )
+    ]
     assert types[-2:] == ["sla_breached", "transition"]
     session.refresh(case)
     assert case.state == "escalated" and case.queue == "escalations"

@@ -58,8 +58,13 @@ def test_refusals_change_nothing(open_case, staff, session):
         transition_case(session, case=case, transition="start_triage", actor=Actor.system("x"))
     transition_case(session, case=case, transition="start_triage", actor=staff("reviewer"))
     with pytest.raises(MissingFields, match="note"):
-        transition_case(session, case=case, transition="escalate", actor=staff("reviewer"),
-                        fields={"note": "  "})
+        transition_case(
+            session,
+            case=case,
+            transition="escalate",
+            actor=staff("reviewer"),
+            fields={"note": "  "},
+        )
     session.commit()
     assert len(events(session, case)) == before + 1
 
@@ -70,8 +75,13 @@ def test_guard_claimed_by_actor(open_case, staff, session):
     transition_case(session, case=case, transition="start_triage", actor=reviewer)
     claim_case(session, case=case, actor=other)
     with pytest.raises(GuardRefused, match="claim the case first"):
-        transition_case(session, case=case, transition="dismiss", actor=reviewer,
-                        fields={"note": "Not a violation."})
+        transition_case(
+            session,
+            case=case,
+            transition="dismiss",
+            actor=reviewer,
+            fields={"note": "Not a violation."},
+        )
     names = [t.name for t in allowed_transitions(session, case=case, actor=reviewer)]
     assert "dismiss" not in names
     assert "dismiss" in [t.name for t in allowed_transitions(session, case=case, actor=other)]
@@ -98,17 +108,31 @@ def test_jobs_are_written_to_the_outbox_with_the_transition(open_case, staff, se
     reviewer = staff("reviewer")
     claim_case(session, case=case, actor=reviewer)
     transition_case(session, case=case, transition="start_triage", actor=reviewer)
-    transition_case(session, case=case, transition="send_to_enforcement", actor=reviewer,
-                    fields={"policy_clause": "protect.threats"})
+    transition_case(
+        session,
+        case=case,
+        transition="send_to_enforcement",
+        actor=reviewer,
+        fields={"policy_clause": "protect.threats"},
+    )
     event = transition_case(
-        session, case=case, transition="decide", actor=reviewer,
-        fields={"policy_clause": "protect.threats", "restriction": "warn",
-                "statement_of_reasons": "Repeated threats.", "territorial_scope": ["DE"]},
+        session,
+        case=case,
+        transition="decide",
+        actor=reviewer,
+        fields={
+            "policy_clause": "protect.threats",
+            "restriction": "warn",
+            "statement_of_reasons": "Repeated threats.",
+            "territorial_scope": ["DE"],
+        },
     )
     rows = session.exec(select(Outbox).where(Outbox.case_id == case.id)).all()
     decided = [r for r in rows if r.args.get("event_id") == event.id]
     assert {r.job for r in decided} == {
-        "send_enforcement_webhook", "notify_affected_user", "notify_reporter"
+        "send_enforcement_webhook",
+        "notify_affected_user",
+        "notify_reporter",
     }
 
 
@@ -116,8 +140,14 @@ def test_appeal_review_is_never_by_the_decision_author(open_case, staff, session
     case = open_case()
     author, colleague = staff("reviewer"), staff("reviewer", "colleague")
     case.state, case.stage, case.queue = "appeal", "appeal", "appeals"
-    session.add(Decision(case_id=case.id, author_id=author.user_id, policy_clause="protect.threats",
-                         restriction="warn"))
+    session.add(
+        Decision(
+            case_id=case.id,
+            author_id=author.user_id,
+            policy_clause="protect.threats",
+            restriction="warn",
+        )
+    )
     session.commit()
     with pytest.raises(GuardRefused, match="author of a decision"):
         transition_case(session, case=case, transition="start_appeal_review", actor=author)
@@ -129,15 +159,28 @@ def test_closing_after_the_appeal_window_waits_six_months(open_case, staff, sess
     case = open_case()
     case.state, case.stage = "enforced", "enforcement"
     decided = utcnow()
-    session.add(Decision(case_id=case.id, policy_clause="protect.threats", restriction="warn",
-                         decided_at=decided))
+    session.add(
+        Decision(
+            case_id=case.id, policy_clause="protect.threats", restriction="warn", decided_at=decided
+        )
+    )
     session.commit()
     system = Actor.system("test")
     with pytest.raises(GuardRefused, match="appeal window is open"):
-        transition_case(session, case=case, transition="close_after_appeal_window", actor=system,
-                        now=decided + timedelta(days=182))
-    transition_case(session, case=case, transition="close_after_appeal_window", actor=system,
-                    now=decided + timedelta(days=184))
+        transition_case(
+            session,
+            case=case,
+            transition="close_after_appeal_window",
+            actor=system,
+            now=decided + timedelta(days=182),
+        )
+    transition_case(
+        session,
+        case=case,
+        transition="close_after_appeal_window",
+        actor=system,
+        now=decided + timedelta(days=184),
+    )
     assert case.state == "closed" and case.stage == "resolved"
 
 
@@ -149,14 +192,16 @@ def test_a_no_report_decision_needs_a_second_specialist(open_case, staff, sessio
     claim_case(session, case=case, actor=first)
     fields = {"no_report_reason": "Adult content, age verified."}
     with pytest.raises(AwaitingApproval):
-        transition_case(session, case=case, transition="decide_no_report", actor=first,
-                        fields=fields)
+        transition_case(
+            session, case=case, transition="decide_no_report", actor=first, fields=fields
+        )
     session.commit()
     assert case.state == "assessment"
     assert len(events(session, case, EventType.approval_requested)) == 1
     with pytest.raises(GuardRefused, match="second person"):
-        transition_case(session, case=case, transition="decide_no_report", actor=first,
-                        fields=fields)
+        transition_case(
+            session, case=case, transition="decide_no_report", actor=first, fields=fields
+        )
     release_case(session, case=case, actor=first)
     claim_case(session, case=case, actor=second)
     transition_case(session, case=case, transition="decide_no_report", actor=second)
