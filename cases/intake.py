@@ -19,7 +19,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
@@ -93,11 +92,11 @@ class IntakeOutcome:
     session: Session = field(repr=False, compare=False)
 
     # Intake writes with set-based statements, without ORM objects; these load on first use.
-    @cached_property
+    @functools.cached_property
     def case(self) -> Case:
         return self.session.get(Case, self.case_id)
 
-    @cached_property
+    @functools.cached_property
     def report(self) -> Report:
         return self.session.get(Report, self.report_id)
 

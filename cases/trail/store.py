@@ -123,13 +123,13 @@ def append_events(
     leaves: list[dict] = []
     nodes: list[dict] = []
     for event, id, (_, _, commitment) in zip(events, ids, sealed, strict=True):
-        case = event.case
+        case, event_type = event.case, EventType(event.type)
         seq, prev = heads.get(case.id, (0, GENESIS))
         header = build_header(
             case_ref=case.reference,
             seq=seq + 1,
             prev=prev,
-            type=EventType(event.type).value,
+            type=event_type.value,
             actor=event.actor,
             at=timestamp,
             payload_commit=commitment,
@@ -143,7 +143,7 @@ def append_events(
                 seq=seq + 1,
                 prev_hash=prev.hex(),
                 entry_hash=digest.hex(),
-                type=EventType(event.type),
+                type=event_type,
                 actor=event.actor,
                 at=at,
                 header=header.decode("utf-8"),
