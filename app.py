@@ -1,31 +1,35 @@
 """Docket's application factory."""
 
+import importlib
 import os
 
 from flask import Flask
 
+# Each has `init_app(app)`: its blueprints, CLI groups or hooks. Order: the shell before the pages.
+DOMAIN_MODULES = (
+    "cases.core.web",
+    "cases.core.cli",
+    "cases.accounts.views",
+    "cases.accounts.cli",
+    "cases.jobs.outbox",
+    "cases.jobs.views",
+    "cases.jobs.cli",
+    "cases.lifecycle.cli",
+    "cases.intake.views",
+    "cases.review.queue_views",
+    "cases.review.case_views",
+    "cases.portal.views",
+    "cases.audit.views",
+    "cases.audit.cli",
+    "cases.api",
+    "cases.demo",
+)
+
 
 def create_app(test_config: dict | None = None) -> Flask:
-    """Build the app: configuration layers, database, security, blueprints and CLI."""
-    from cases import (
-        admin_views,
-        api,
-        audit_views,
-        auth_views,
-        case_views,
-        cli,
-        config,
-        db,
-        definitions,
-        errors,
-        evidence,
-        outbox,
-        public_views,
-        queue_views,
-        web,
-        worker,
-    )
-    from cases.extensions import csrf, limiter
+    """Build the app: configuration layers, database, security, then every domain's part."""
+    from cases.core import config, db, errors
+    from cases.core.extensions import csrf, limiter
 
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
         "DOCKET_INSTANCE_PATH"
@@ -42,17 +46,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
     errors.init_app(app)
-    web.init_app(app)
-    app.register_blueprint(auth_views.bp)
-    app.register_blueprint(admin_views.bp)
-    app.register_blueprint(audit_views.bp)
-    public_views.init_app(app)
-    case_views.init_app(app)
-    queue_views.init_app(app)
-    api.init_app(app)
-    cli.init_app(app)
-    outbox.init_app(app)
-    worker.init_app(app)
-    evidence.init_app(app)
-    definitions.init_app(app)
+    for name in DOMAIN_MODULES:
+        importlib.import_module(name).init_app(app)
     return app

@@ -38,9 +38,9 @@ from sqlmodel import Session, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cases import migrate  # noqa: E402
-from cases.accounts import create_api_key  # noqa: E402
-from cases.db import make_engine  # noqa: E402
+from cases.accounts.service import create_api_key  # noqa: E402
+from cases.core import migrate  # noqa: E402
+from cases.core.db import make_engine  # noqa: E402
 from cases.enums import ApiScope  # noqa: E402
 from cases.models import Case, Report, Subject  # noqa: E402
 from cases.trail.models import (  # noqa: E402

@@ -39,14 +39,14 @@ from sqlmodel import Session
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app import create_app  # noqa: E402
-from cases import migrate  # noqa: E402
-from cases.definitions import definitions, register_definition  # noqa: E402
+from cases.core import migrate  # noqa: E402
+from cases.core.security import hash_password  # noqa: E402
+from cases.core.sqltypes import utcnow  # noqa: E402
 from cases.enums import EventType, ReportSource, Role  # noqa: E402
+from cases.intake.priority import BANDS  # noqa: E402
+from cases.lifecycle.deployed import definitions, register_definition  # noqa: E402
 from cases.models import Case, Report, Subject, User  # noqa: E402
-from cases.priority import BANDS  # noqa: E402
-from cases.queues import Position, SortOrder, encode_cursor  # noqa: E402
-from cases.security import hash_password  # noqa: E402
-from cases.sqltypes import utcnow  # noqa: E402
+from cases.review.queues import Position, SortOrder, encode_cursor  # noqa: E402
 from cases.trail.store import NewEvent, append_events  # noqa: E402
 from workflows import sla_hours  # noqa: E402
 

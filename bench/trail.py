@@ -32,11 +32,11 @@ from sqlmodel import Session, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cases import migrate  # noqa: E402
-from cases.db import make_engine, reading  # noqa: E402
+from cases.core import migrate  # noqa: E402
+from cases.core.db import make_engine, reading  # noqa: E402
+from cases.core.sqltypes import utcnow  # noqa: E402
 from cases.enums import EventType  # noqa: E402
 from cases.models import Case, Subject  # noqa: E402
-from cases.sqltypes import utcnow  # noqa: E402
 from cases.trail import merkle  # noqa: E402
 from cases.trail.audit import verify_trail  # noqa: E402
 from cases.trail.blobs import FileBlobStore  # noqa: E402

@@ -7,18 +7,21 @@ import random
 from collections.abc import Iterator
 from datetime import timedelta
 
+import click
+from flask import Flask
 from sqlmodel import Session, select
 
-from cases.accounts import create_user, get_user_by_email
-from cases.actors import Actor
-from cases.claims import claim_case
-from cases.decisions import DecisionInvalid, fire_transition
+from cases.accounts.service import create_user, get_user_by_email
+from cases.core.db import session_scope
+from cases.core.sqltypes import utcnow
+from cases.decisions.service import DecisionInvalid, fire_transition
 from cases.enums import ReportSource, Role
-from cases.intake import IntakeItem, SubjectRef, receive
+from cases.intake.moderation import parse_moderation
+from cases.intake.service import IntakeItem, SubjectRef, receive
+from cases.lifecycle.actors import Actor
+from cases.lifecycle.transitions import TransitionRefused
 from cases.models import Subject, User
-from cases.moderation import parse_moderation
-from cases.sqltypes import utcnow
-from cases.transitions import TransitionRefused
+from cases.review.claims import claim_case
 
 DEMO_PASSWORD = "docket-demo-password"
 DEMO_SUBJECT_PREFIX = "demo-"
@@ -172,3 +175,16 @@ def _walk(session: Session, case, journey, actor: Actor) -> None:
 
 def _user(session: Session, email: str) -> User:
     return session.exec(select(User).where(User.email == email)).one()
+
+
+@click.command("demo")
+def demo_command() -> None:
+    """Seed demo data (one user per role, realistic cases); safe to run twice."""
+    with session_scope() as session:
+        for line in seed_demo(session):
+            click.echo(line)
+        session.commit()
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(demo_command)

@@ -30,7 +30,7 @@ class Stage(StrEnum):
 
 
 class Permission(StrEnum):
-    """What a role may do; the role → permission table lives in `cases.security`."""
+    """What a role may do; the role → permission table lives in `cases.core.security`."""
 
     view_cases = "view_cases"
     view_restricted = "view_restricted"

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from cases.sqltypes import UTCDateTime, utcnow
+from cases.core.sqltypes import UTCDateTime, utcnow
 
 
 def _time(*, nullable: bool = True, index: bool = False, default: bool = False) -> Any:

@@ -5,7 +5,7 @@ from sqlmodel import SQLModel
 
 import cases.models  # noqa: F401  (registers the working tables)
 import cases.trail.models  # noqa: F401  (registers the trail tables)
-from cases.migrate import include_object
+from cases.core.migrate import include_object
 
 target_metadata = SQLModel.metadata
 

@@ -10,8 +10,11 @@ from sqlalchemy import text
 from sqlmodel import Session, SQLModel
 
 from app import create_app
-from cases import migrate, security
-from cases.db import make_engine, reading
+from cases.core import migrate, security
+from cases.core.db import make_engine, reading
+
+# Shared fixtures: the case workspace (cases, staff, sign-in) and a real local SMTP server.
+pytest_plugins = ["tests.casework", "tests.mailbox"]
 
 POSTGRES_URL = os.environ.get("DATABASE_URL")
 SHARED = Path(__file__).resolve().parents[2] / "shared"

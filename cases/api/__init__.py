@@ -7,13 +7,13 @@ from functools import wraps
 from flask import Blueprint, Flask, g, request
 from flask_login import current_user
 
-from cases.accounts import authenticate_api_key
-from cases.db import get_session
+from cases.accounts.service import authenticate_api_key
+from cases.core.db import get_session
+from cases.core.errors import ApiError
+from cases.core.extensions import csrf
+from cases.core.security import has_permission
+from cases.core.sqltypes import utcnow
 from cases.enums import Permission
-from cases.errors import ApiError
-from cases.extensions import csrf
-from cases.security import has_permission
-from cases.sqltypes import utcnow
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 LAST_USED_RESOLUTION = timedelta(minutes=1)

@@ -11,15 +11,15 @@ import json
 from flask import g, request
 from sqlmodel import col, select
 
-from cases.access import CaseNotFound, get_case, visible_cases
-from cases.actors import Actor
+from cases.accounts.access import CaseNotFound, get_case, visible_cases
 from cases.api import api_key_required, bp, current_viewer
-from cases.db import get_session
-from cases.decisions import DecisionInvalid, fire_transition
+from cases.core.db import get_session
+from cases.core.errors import ApiError
+from cases.decisions.service import DecisionInvalid, fire_transition
 from cases.enums import ApiScope
-from cases.errors import ApiError
+from cases.lifecycle.actors import Actor
+from cases.lifecycle.transitions import AwaitingApproval, GuardRefused
 from cases.models import Case, Decision
-from cases.transitions import AwaitingApproval, GuardRefused
 from workflows import MissingFields, RoleNotAllowed, TransitionRefused, UnknownTransition
 
 PAGE_MAX = 200

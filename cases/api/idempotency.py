@@ -17,7 +17,7 @@ from flask import Response, jsonify, request
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from cases.errors import ApiError
+from cases.core.errors import ApiError
 from cases.models import IdempotentResponse
 
 HEADER = "Idempotency-Key"

@@ -17,15 +17,16 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app, g, request
 from sqlmodel import Session
 
-from cases.actors import Actor
 from cases.api import api_key_required, bp
 from cases.api.idempotency import respond_once
-from cases.db import get_session
-from cases.definitions import definitions
+from cases.core.db import get_session
+from cases.core.errors import ApiError
+from cases.core.extensions import limiter
+from cases.core.web import body_limit
 from cases.enums import ApiScope, ReportSource, SubjectKind
-from cases.errors import ApiError
-from cases.extensions import limiter
-from cases.intake import (
+from cases.intake.moderation import ModerationFormatError, parse_moderation
+from cases.intake.public_reports import PORTAL
+from cases.intake.service import (
     IntakeError,
     IntakeItem,
     IntakeOutcome,
@@ -34,11 +35,11 @@ from cases.intake import (
     receive_all,
     route,
 )
+from cases.lifecycle.actors import Actor
+from cases.lifecycle.deployed import definitions
 from cases.models import ApiKey
-from cases.moderation import ModerationFormatError, parse_moderation
-from cases.portal import PORTAL, status_link
+from cases.portal.links import status_link
 from cases.trail.canonical import utc_timestamp
-from cases.web import body_limit
 
 BATCH_MAX_ITEMS = 500
 SUBJECT_ID_MAX = 200  # Subject.external_id
@@ -75,7 +76,7 @@ def json_body() -> tuple[bytes, str, Any]:
         raise ApiError(
             415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json)."
         )
-    data = request.get_data()  # over the route's body limit: 413 (cases.web)
+    data = request.get_data()  # over the route's body limit: 413 (cases.core.web)
     try:
         text = data.decode("utf-8")
         return data, text, json.loads(text, parse_constant=_reject_constant)

@@ -6,11 +6,11 @@ import json
 from flask import Response, request
 from sqlmodel import select
 
-from cases.access import CaseNotFound, get_case
+from cases.accounts.access import CaseNotFound, get_case
 from cases.api import bp, current_viewer
-from cases.db import get_session
+from cases.core.db import get_session
+from cases.core.errors import ApiError
 from cases.enums import ApiScope
-from cases.errors import ApiError
 from cases.trail.checkpoints import latest_checkpoint
 from cases.trail.merkle import leaf_hash
 from cases.trail.models import CaseEvent, EventPayload, LogLeaf

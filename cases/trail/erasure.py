@@ -8,9 +8,9 @@ from datetime import datetime
 
 from sqlmodel import Session, col, delete, select
 
+from cases.core.sqltypes import utcnow
 from cases.enums import EventType
 from cases.models import Hold
-from cases.sqltypes import utcnow
 from cases.trail.models import CaseEvent, EventPayload
 from cases.trail.store import CaseLike, append_event
 

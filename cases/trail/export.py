@@ -8,8 +8,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from cases.core.sqltypes import utcnow
 from cases.enums import EventType
-from cases.sqltypes import utcnow
 from cases.trail.blobs import BlobStore
 from cases.trail.bundle import write_bundle
 from cases.trail.canonical import utc_timestamp

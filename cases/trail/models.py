@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from cases.sqltypes import UTCDateTime, utcnow
+from cases.core.sqltypes import UTCDateTime, utcnow
 
 
 class CaseEvent(SQLModel, table=True):

@@ -21,8 +21,8 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from cases.core.sqltypes import expire_cached, reserve_ids, utcnow
 from cases.enums import EventType
-from cases.sqltypes import expire_cached, reserve_ids, utcnow
 from cases.trail import merkle
 from cases.trail.canonical import canonical, utc_timestamp
 from cases.trail.events import (

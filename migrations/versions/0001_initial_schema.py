@@ -8,7 +8,7 @@ Create Date: 2026-11-22
 import sqlalchemy as sa
 import sqlmodel
 
-import cases.sqltypes
+import cases.core.sqltypes
 from alembic import op
 
 
@@ -28,7 +28,7 @@ def upgrade() -> None:
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("media_type", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
         sa.Column("restricted", sa.Boolean(), nullable=False),
-        sa.Column("created_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("sha256"),
     )
     op.create_table(
@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("root", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
-        sa.Column("signed_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("signed_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("checkpoint", schema=None) as batch_op:
@@ -72,9 +72,9 @@ def upgrade() -> None:
         sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("failed_logins", sa.Integer(), nullable=False),
-        sa.Column("locked_until", cases.sqltypes.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_login_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("locked_until", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_login_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("staff_user", schema=None) as batch_op:
@@ -87,7 +87,7 @@ def upgrade() -> None:
         sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("display", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("contact_email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True),
-        sa.Column("created_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("kind", "external_id"),
     )
@@ -97,7 +97,7 @@ def upgrade() -> None:
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("source", sa.Text(), nullable=False),
-        sa.Column("registered_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("registered_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("digest"),
     )
     with op.batch_alter_table("workflow_definition", schema=None) as batch_op:
@@ -110,7 +110,7 @@ def upgrade() -> None:
         sa.Column("actor_id", sa.Integer(), nullable=True),
         sa.Column("type", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("detail", sa.JSON(), nullable=False),
-        sa.Column("at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["actor_id"],
             ["staff_user.id"],
@@ -132,9 +132,9 @@ def upgrade() -> None:
         sa.Column("key_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("scopes", sa.JSON(), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_used_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("revoked_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_used_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["created_by_id"],
             ["staff_user.id"],
@@ -164,19 +164,19 @@ def upgrade() -> None:
         sa.Column("report_count", sa.Integer(), nullable=False),
         sa.Column("reporter_count", sa.Integer(), nullable=False),
         sa.Column("assignee_id", sa.Integer(), nullable=True),
-        sa.Column("claim_expires_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("sla_due_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("sla_paused_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claim_expires_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sla_due_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sla_paused_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True),
         sa.Column("sla_remaining_seconds", sa.Integer(), nullable=True),
         sa.Column("sla_breached", sa.Boolean(), nullable=False),
-        sa.Column("opened_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("intake_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("triage_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("enforcement_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("appeal_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("escalation_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("resolved_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("opened_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("intake_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("triage_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("enforcement_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("appeal_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("escalation_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("resolved_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["assignee_id"],
             ["staff_user.id"],
@@ -227,7 +227,7 @@ def upgrade() -> None:
         sa.Column("entry_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("type", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
-        sa.Column("at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
         sa.Column("header", sa.Text(), nullable=False),
         sa.Column("log_index", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -251,8 +251,8 @@ def upgrade() -> None:
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("placed_by_id", sa.Integer(), nullable=True),
-        sa.Column("placed_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("until", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("placed_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("until", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["case_id"],
             ["case_file.id"],
@@ -274,7 +274,7 @@ def upgrade() -> None:
         sa.Column("request_sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("status", sa.Integer(), nullable=False),
         sa.Column("body", sa.JSON(), nullable=False),
-        sa.Column("created_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["api_key_id"],
             ["api_key.id"],
@@ -292,11 +292,11 @@ def upgrade() -> None:
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("max_attempts", sa.Integer(), nullable=False),
-        sa.Column("available_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("dispatched_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("done_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("available_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("dispatched_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("done_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["case_id"],
             ["case_file.id"],
@@ -314,7 +314,7 @@ def upgrade() -> None:
         sa.Column("transition", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("requested_by_id", sa.Integer(), nullable=False),
         sa.Column("fields", sa.JSON(), nullable=False),
-        sa.Column("requested_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("requested_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["case_id"],
             ["case_file.id"],
@@ -343,13 +343,13 @@ def upgrade() -> None:
         sa.Column("reporter_key", sqlmodel.sql.sqltypes.AutoString(length=400), nullable=False),
         sa.Column("content_ref", sqlmodel.sql.sqltypes.AutoString(length=400), nullable=True),
         sa.Column("moderation_scores", sa.JSON(), nullable=False),
-        sa.Column("occurred_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("occurred_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True),
         sa.Column("good_faith", sa.Boolean(), nullable=False),
         sa.Column("lacks_notice_contact", sa.Boolean(), nullable=False),
         sa.Column("raw_payload", sa.Text(), nullable=False),
         sa.Column("payload_sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("api_key_id", sa.Integer(), nullable=True),
-        sa.Column("received_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["api_key_id"],
             ["api_key.id"],
@@ -378,7 +378,7 @@ def upgrade() -> None:
         sa.Column("facts", sa.Text(), nullable=False),
         sa.Column("ground", sa.Text(), nullable=False),
         sa.Column("redress", sa.Text(), nullable=False),
-        sa.Column("decided_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
         sa.Column("transition", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("transition_event_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -417,11 +417,11 @@ def upgrade() -> None:
         sa.Column("decision_id", sa.Integer(), nullable=False),
         sa.Column("appellant", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("grounds", sa.Text(), nullable=False),
-        sa.Column("filed_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("window_closes_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("filed_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("window_closes_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=False),
         sa.Column("reviewer_id", sa.Integer(), nullable=True),
         sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(length=24), nullable=True),
-        sa.Column("decided_at", cases.sqltypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("decided_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["case_id"],
             ["case_file.id"],

@@ -6,11 +6,11 @@ import json
 import pytest
 from sqlmodel import select
 
-from cases.actors import Actor
 from cases.enums import ReportSource
-from cases.intake import IntakeItem, SubjectRef, receive
+from cases.intake.moderation import parse_moderation
+from cases.intake.service import IntakeItem, SubjectRef, receive
+from cases.lifecycle.actors import Actor
 from cases.models import Case, Decision
-from cases.moderation import parse_moderation
 from cases.trail.events import verify_chain
 from cases.trail.store import case_records
 from tests.factories import PASSWORD, make_user

@@ -7,7 +7,7 @@ import threading
 import pytest
 from sqlmodel import func, select
 
-from cases.accounts import revoke_api_key
+from cases.accounts.service import revoke_api_key
 from cases.api import idempotency
 from cases.api.idempotency import _stored as stored
 from cases.api.idempotency import claim_key, request_fingerprint

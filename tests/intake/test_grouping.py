@@ -6,15 +6,15 @@ import threading
 import pytest
 from sqlmodel import select
 
-from cases.actors import Actor
-from cases.claims import claim_case
+from cases.core.sqltypes import utcnow
 from cases.enums import EventType, ReportSource, Stage
-from cases.intake import IntakeItem, SubjectRef, receive, receive_all
+from cases.intake.moderation import parse_moderation
+from cases.intake.service import IntakeItem, SubjectRef, receive, receive_all
+from cases.lifecycle.actors import Actor
+from cases.lifecycle.transitions import transition_case
 from cases.models import Case, Report
-from cases.moderation import parse_moderation
-from cases.sqltypes import utcnow
+from cases.review.claims import claim_case
 from cases.trail.models import CaseEvent, EventPayload
-from cases.transitions import transition_case
 from tests.factories import make_user
 from tests.intake.conftest import detection, moderation_response
 

@@ -5,12 +5,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cases.actors import Actor
 from cases.enums import ReportSource, Restriction
-from cases.intake import IntakeItem, SubjectRef, receive
+from cases.intake.moderation import parse_moderation
+from cases.intake.priority import priority
+from cases.intake.service import IntakeItem, SubjectRef, receive
+from cases.lifecycle.actors import Actor
 from cases.models import Case, Decision
-from cases.moderation import parse_moderation
-from cases.priority import priority
 from tests.factories import make_case
 from tests.intake.conftest import moderation_response
 

@@ -8,7 +8,7 @@ from sqlmodel import func, select
 
 from cases.enums import AppellantKind, ReportSource
 from cases.models import Case, Report, Subject
-from cases.portal import read_status_token
+from cases.portal.links import read_status_token
 
 URL = "/api/v1/reports"
 

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from cases.actors import Actor
 from cases.enums import ReportSource
-from cases.intake import IntakeError, IntakeItem, SubjectRef, receive, route
-from cases.moderation import parse_moderation
+from cases.intake.moderation import parse_moderation
+from cases.intake.service import IntakeError, IntakeItem, SubjectRef, receive, route
+from cases.lifecycle.actors import Actor
 from tests.intake.conftest import moderation_response
 from workflows import ModerationCategory
 

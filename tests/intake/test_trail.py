@@ -5,8 +5,9 @@ from collections import Counter
 
 from sqlmodel import select
 
+from cases.audit.signing import signer
 from cases.enums import EventType
-from cases.evidence import blob_store, signer
+from cases.evidence.blobs import blob_store
 from cases.models import Case, Report
 from cases.trail.audit import verify_trail
 from cases.trail.models import CaseEvent, EventPayload

@@ -20,12 +20,12 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from cases.config import DEFAULTS
-from cases.db import reading, session_scope
+from cases.core.config import DEFAULTS
+from cases.core.db import reading, session_scope
+from cases.core.sqltypes import utcnow
 from cases.enums import OutboxStatus
+from cases.jobs.outbox import enqueue_job, relay_outbox
 from cases.models import Outbox
-from cases.outbox import enqueue_job, relay_outbox
-from cases.sqltypes import utcnow
 from tests.jobs import sample_jobs
 
 ROOT = Path(__file__).resolve().parents[2]

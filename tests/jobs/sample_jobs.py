@@ -9,7 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from cases.jobs import AttemptFailed, job
+from cases.jobs.registry import AttemptFailed, job
 from cases.models import Outbox
 
 effects = sa.Table(

@@ -3,7 +3,7 @@
 import pytest
 
 from cases.enums import OutboxStatus, Role
-from cases.outbox import enqueue_job
+from cases.jobs.outbox import enqueue_job
 from tests.factories import make_user
 from tests.helpers import csrf_token, login
 from tests.jobs.conftest import fail_until_exhausted, reloaded

@@ -8,13 +8,13 @@ from sqlalchemy import insert, text
 from sqlmodel import select
 
 from app import create_app
-from cases.db import get_engine
+from cases.core.db import get_engine
+from cases.core.security import PermissionDenied
+from cases.core.sqltypes import utcnow
 from cases.enums import OutboxStatus
-from cases.jobs import job, periodic, retry_delay, run_outbox_job
+from cases.jobs.outbox import enqueue_job, retry_job
+from cases.jobs.registry import job, periodic, retry_delay, run_outbox_job
 from cases.models import Outbox
-from cases.outbox import enqueue_job, retry_job
-from cases.security import PermissionDenied
-from cases.sqltypes import utcnow
 from tests.factories import make_user
 from tests.jobs.conftest import fail_until_exhausted, relay, reloaded
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from cases.core.sqltypes import utcnow
 from cases.enums import OutboxStatus
-from cases.outbox import enqueue_job
-from cases.sqltypes import utcnow
+from cases.jobs.outbox import enqueue_job
 from tests.jobs.conftest import JOB_MODULES, relay, reloaded
 
 pytestmark = pytest.mark.redis
@@ -27,7 +27,7 @@ def test_jobs_survive_a_redis_outage(app, session, effects, workers, private_red
     private_redis.stop()  # SHUTDOWN NOSAVE: the queued job is gone with it
 
     during = enqueue_job(session, job="test_record", args={"label": "during the outage"})
-    with caplog.at_level(logging.WARNING, logger="cases.outbox"):
+    with caplog.at_level(logging.WARNING, logger="cases.jobs.outbox"):
         session.commit()
     assert "Redis unavailable" in caplog.text
     reloaded(session, during)

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from redis import Redis
 
+from cases.core.sqltypes import utcnow
 from cases.enums import OutboxStatus
-from cases.jobs import run_outbox_job
-from cases.outbox import enqueue_job, rq_enqueue, rq_job_id, rq_queue
-from cases.sqltypes import utcnow
-from cases.worker import Scheduler
+from cases.jobs.cli import Scheduler
+from cases.jobs.outbox import enqueue_job, rq_enqueue, rq_job_id, rq_queue
+from cases.jobs.registry import run_outbox_job
 from tests.jobs.conftest import (
     JOB_MODULES,
     SHARED_REDIS,
@@ -39,7 +39,7 @@ def test_a_committed_job_goes_to_its_queue_and_runs_exactly_once(app, session, e
     rq_enqueue(app, "notify", run_outbox_job, outbox.id)  # a duplicate delivery
 
     output = workers.burst()
-    assert output.count(f"completed cases.jobs.run_outbox_job({outbox.id})") == 2
+    assert output.count(f"completed cases.jobs.registry.run_outbox_job({outbox.id})") == 2
     assert "run_periodic('outbox_relay')" in output, "the worker fires the periodic relay"
     reloaded(session, outbox)
     assert (outbox.status, outbox.attempts) == (OutboxStatus.done, 0)
@@ -85,4 +85,4 @@ def test_periodic_tasks_fire_once_per_interval_across_workers(app):
     assert "outbox_relay" not in second.tick(), "another worker holds the interval's lock"
     assert "outbox_relay" not in first.tick()
     queued = [job.func_name for job in rq_queue(app, "default").jobs]
-    assert queued == ["cases.jobs.run_periodic"] * len(fired)
+    assert queued == ["cases.jobs.registry.run_periodic"] * len(fired)

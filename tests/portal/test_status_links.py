@@ -8,23 +8,21 @@ import pytest
 import time_machine
 from itsdangerous import URLSafeTimedSerializer
 
-from cases.definitions import definitions
+from cases.core.sqltypes import utcnow
 from cases.enums import AppealOutcome, AppellantKind, EventType, Restriction
+from cases.intake.public_reports import Notice, submit_notice
+from cases.lifecycle.deployed import definitions
 from cases.models import Appeal, Case, Decision
-from cases.portal import (
+from cases.portal.links import (
     LinkExpired,
     LinkHolder,
     LinkInvalid,
-    Notice,
-    PublicStatus,
     affected_user_link,
-    public_status,
     read_status_token,
     status_link,
     status_token,
-    submit_notice,
 )
-from cases.sqltypes import utcnow
+from cases.portal.service import PublicStatus, public_status
 from cases.trail.store import append_event
 from tests.factories import make_case
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql import Executable
 from sqlmodel import Session, select
 
-from cases.sqltypes import utcnow
+from cases.core.sqltypes import utcnow
 from cases.trail import merkle
 from cases.trail.canonical import canonical
 from cases.trail.events import entry_hash, leaf_data

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
+from cases.core.sqltypes import utcnow
 from cases.models import Hold
-from cases.sqltypes import utcnow
 from cases.trail.models import CaseEvent, Checkpoint, EventPayload
 from cases.trail.notes import Signer, generate_signer_key, open_checkpoint
 from tests.trail.tampering import rewrite_log, stored_leaves, tamper

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 from sqlmodel import Session, func, select
 
-from cases.db import make_engine
+from cases.core.db import make_engine
 from cases.enums import EventType
 from cases.trail.audit import verify_trail
 from cases.trail.models import CaseEvent, LogLeaf

@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import func, select
 
+from cases.core.sqltypes import utcnow
 from cases.enums import EventType
 from cases.models import Hold
-from cases.sqltypes import utcnow
 from cases.trail import merkle
 from cases.trail.audit import verify_trail
 from cases.trail.blobs import BlobTooLarge, store_blob

@@ -1,0 +1,1 @@
+"""The auditor's workspace: verification, exports, checkpoint signing and the trail CLI."""

@@ -1,0 +1,120 @@
+"""`flask --app app trail …`: verify, checkpoint, export, erase, and print the public key."""
+
+import getpass
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlmodel import Session, select
+
+from cases.audit.signing import signer
+from cases.core.db import get_engine, session_scope, snapshot
+from cases.evidence.blobs import blob_store
+from cases.models import Case
+from cases.trail.audit import verify_trail
+from cases.trail.checkpoints import sign_log_checkpoint
+from cases.trail.erasure import ErasureRefused, erase_payload
+from cases.trail.events import TrailError
+from cases.trail.export import export_case
+from cases.trail.notes import CheckpointError
+
+trail_cli = AppGroup("trail", help="The evidence trail: verify, checkpoint, export.")
+
+
+def operator_actor() -> str:
+    return f"operator:{getpass.getuser()}"
+
+
+def _case(session: Session, reference: str) -> Case:
+    case = session.exec(select(Case).where(Case.reference == reference)).first()
+    if case is None:
+        raise click.UsageError(f"no case {reference}")
+    return case
+
+
+@trail_cli.command("public-key")
+def public_key() -> None:
+    """Print the verifier key that `python -m cases.trail.verify --public-key FILE` accepts."""
+    click.echo(signer().verifier_key)
+
+
+@trail_cli.command("checkpoint")
+def checkpoint() -> None:
+    """Sign and store a checkpoint of the log as it stands."""
+    with session_scope() as session:
+        try:
+            signed = sign_log_checkpoint(
+                session, signer=signer(), origin=current_app.config["TRAIL_ORIGIN"]
+            )
+        except TrailError as exc:
+            raise click.ClickException(f"refusing to sign: {exc}") from None
+        session.commit()
+        click.echo(signed.note, nl=False)
+
+
+@trail_cli.command("verify")
+@click.option("--case", "case_ref", help="Verify one case (and the log it lives in).")
+def verify(case_ref: str | None) -> None:
+    """Re-check chains, leaves, the root against every checkpoint, and blob hashes."""
+    with session_scope(snapshot(get_engine())) as session:
+        try:
+            report = verify_trail(
+                session, verifier_key=signer().verifier_key, store=blob_store(), case_ref=case_ref
+            )
+        except TrailError as exc:
+            click.echo(f"FAIL: {exc}")
+            sys.exit(1)
+    for line in report.lines():
+        click.echo(line)
+    click.echo("PASS")
+
+
+@trail_cli.command("export")
+@click.argument("reference")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder or .zip.")
+def export(reference: str, out: Path) -> None:
+    """Write the case's evidence bundle (signing a fresh checkpoint first)."""
+    if out.exists():
+        raise click.UsageError(f"{out} already exists")
+    with session_scope() as session:
+        try:
+            written = export_case(
+                session,
+                case=_case(session, reference),
+                out=out,
+                signer=signer(),
+                origin=current_app.config["TRAIL_ORIGIN"],
+                store=blob_store(),
+                actor=operator_actor(),
+            )
+        except (TrailError, CheckpointError) as exc:
+            # A log that no longer matches its checkpoints is not exported: say so, no traceback.
+            raise click.ClickException(f"refusing to export: {exc}") from None
+        session.commit()
+    click.echo(f"wrote {written}")
+    click.echo(
+        f"verify offline: python -m cases.trail.verify {written} --public-key KEYFILE "
+        "(KEYFILE holding the output of `flask --app app trail public-key`)"
+    )
+
+
+@trail_cli.command("erase")
+@click.argument("reference")
+@click.option("--reason", required=True, help="Why (e.g. an erasure request's ticket).")
+def erase(reference: str, reason: str) -> None:
+    """Erase the personal payloads of a case's events; refused while a hold exists."""
+    with session_scope() as session:
+        try:
+            erase_payload(
+                session, case=_case(session, reference), actor=operator_actor(), reason=reason
+            )
+        except ErasureRefused as exc:
+            raise click.ClickException(str(exc)) from None
+        session.commit()
+    click.echo(f"erased the payloads of {reference}; the chain still verifies")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(trail_cli)

@@ -1,0 +1,1 @@
+"""Restricted child-safety handling: preservation holds and CyberTipline reporting."""

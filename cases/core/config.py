@@ -1,0 +1,89 @@
+"""Configuration layers: these defaults → instance/config.py → environment → test overrides.
+
+The environment layer is Flask's `FLASK_*` prefix plus the unprefixed names operators expect
+(`DATABASE_URL`, `REDIS_URL`, `SECRET_KEY`), which win over the instance file.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from cases.core.db import sqlite_url
+
+DEFAULTS = {
+    "DATABASE_URL": None,  # None → SQLite at instance/docket.db
+    "REDIS_URL": None,  # None → jobs run in-process right after commit
+    "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+    # POST /api/v1/detections/batch: 500 detections with generous excerpts and metadata.
+    "DETECTIONS_BATCH_MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": False,  # also set per request when served over HTTPS
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "WTF_CSRF_TIME_LIMIT": 3600 * 8,
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_LOCK_MINUTES": 15,
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_LOGIN": "20 per minute",
+    "RATELIMIT_PUBLIC": "10 per minute",
+    "PROXY_FIX_HOPS": 0,
+    "TRAIL_ORIGIN": "docket.example/trail",
+    "TRAIL_SIGNING_KEY": None,  # None → generated once into instance/trail-signing.key
+    "BLOB_ROOT": None,  # None → the instance folder
+    # Imported at start so that web and workers know every job.
+    "JOB_MODULES": [
+        "cases.jobs.outbox",
+        "cases.lifecycle.jobs",
+        "cases.audit.jobs",
+        "cases.child_safety.jobs",
+        "cases.decisions.jobs",
+        "cases.notices.jobs",
+    ],
+    "JOB_QUEUE_PREFIX": "",  # prepended to RQ queues, job ids, worker names, scheduler locks
+    "JOB_TIMEOUT": 180,  # seconds before RQ kills a job; keep below OUTBOX_ACK_TIMEOUT
+    "OUTBOX_ACK_TIMEOUT": 300,  # seconds a dispatched job may stay undone before the relay resends
+    "PERIODIC_SECONDS": {},  # interval overrides by periodic task name; 0 disables a task
+    "QUEUE_PAGE_SIZE": 50,  # cases per queue page and search results per search
+    "WEBHOOK_URL": None,  # the operator's enforcement endpoint; None → enforcement not sent
+    "WEBHOOK_SECRET": None,  # HMAC-SHA256 key of the X-Docket-Signature header (required with URL)
+    "WEBHOOK_TIMEOUT": 10,  # seconds per delivery attempt
+    "REPORT_ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,  # per file on the public report form
+    "REPORT_ATTACHMENT_MAX_FILES": 5,
+    "STATUS_LINK_MAX_AGE_DAYS": 400,  # private status links outlive the six-month appeal window
+    "PUBLIC_BASE_URL": "http://127.0.0.1:5000",  # where emailed links point (never a Host header)
+    "MAIL_SERVER": "",  # empty: notifications are recorded as not sent (offline default)
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,  # STARTTLS
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_FROM": "Docket <no-reply@docket.example>",
+}
+
+UNPREFIXED_ENV = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
+
+
+def load_config(app: Flask, test_config: dict | None) -> None:
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    for name in UNPREFIXED_ENV:
+        if os.environ.get(name):
+            app.config[name] = os.environ[name]
+    app.config.from_prefixed_env()
+    if test_config:
+        app.config.update(test_config)
+    if not app.config.get("DATABASE_URL"):
+        app.config["DATABASE_URL"] = sqlite_url(app.instance_path)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path) / "secret_key")
+
+
+def _instance_secret(path: Path) -> str:
+    """Generate the secret once per deployment and keep it beside the database, never in code."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip()

@@ -1,0 +1,1 @@
+"""Decisions with their statements of reasons, and the enforcement webhooks that carry them out."""

@@ -1,0 +1,329 @@
+"""Decisions: what a deciding transition imposes, with its statement of reasons (DSA Art. 17(3)).
+
+`decide_case` is the one way to fire a deciding transition: it validates the terms, fires the
+transition through `transition_case`, and writes the `Decision` row and its `decision` event in the
+same transaction, so a decision never exists without its transition or the other way round.
+Callers that offer every transition (the case page, an API) use `fire_transition`, which routes
+deciding ones here. The
+transitions that decide are `decide` and `close_reported` (a first decision), `partially_reverse`
+(a lesser restriction on appeal) and `reverse` (the restriction lifted: a `no_action` decision, so
+that the enforcement webhook the workflow sends tells the platform to lift it).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from cases.core.sqltypes import utcnow
+from cases.enums import AppealOutcome, EventType, Restriction
+from cases.lifecycle.actors import Actor
+from cases.lifecycle.deployed import definitions
+from cases.lifecycle.transitions import APPEAL_WINDOW, latest_decision, transition_case
+from cases.models import Case, Decision
+from cases.notices.wording import (
+    APPEAL_OUTCOME_WORDS,
+    RESTRICTION_WORDS,
+    DecisionNotice,
+    clause_words,
+)
+from cases.trail.canonical import utc_timestamp
+from cases.trail.store import append_event
+
+FIRST_DECISIONS = frozenset({"decide", "close_reported"})
+APPEAL_DECISIONS = {
+    "partially_reverse": AppealOutcome.partially_reversed,
+    "reverse": AppealOutcome.reversed,
+}
+DECISION_TRANSITIONS = FIRST_DECISIONS | APPEAL_DECISIONS.keys()
+
+WORLDWIDE = "worldwide"
+# The EU and EEA countries, as the DSA Transparency Database spells them (ISO 3166-1 alpha-2).
+EEA_COUNTRIES = {
+    "AT": "Austria", "BE": "Belgium", "BG": "Bulgaria", "CY": "Cyprus", "CZ": "Czechia",
+    "DE": "Germany", "DK": "Denmark", "EE": "Estonia", "ES": "Spain", "FI": "Finland",
+    "FR": "France", "GR": "Greece", "HR": "Croatia", "HU": "Hungary", "IE": "Ireland",
+    "IS": "Iceland", "IT": "Italy", "LI": "Liechtenstein", "LT": "Lithuania", "LU": "Luxembourg",
+    "LV": "Latvia", "MT": "Malta", "NL": "Netherlands", "NO": "Norway", "PL": "Poland",
+    "PT": "Portugal", "RO": "Romania", "SE": "Sweden", "SI": "Slovenia", "SK": "Slovakia",
+}  # fmt: skip
+# Restrictions that last for a time need a duration; those that are final or nothing take none.
+DURATION_REQUIRED = frozenset({Restriction.temporary_suspension})
+DURATION_ALLOWED = DURATION_REQUIRED | {Restriction.feature_restriction}
+MAX_DURATION_DAYS = 3650
+# The Transparency Database's limits on the free-text elements of a statement of reasons.
+MAX_FACTS, MAX_GROUND, MAX_REDRESS = 5000, 2000, 2000
+DEFAULT_REDRESS = (
+    "You can appeal this decision free of charge within six months, through the private link in "
+    "this notice; someone who did not take the decision will review it. You may also refer the "
+    "dispute to a certified out-of-court dispute settlement body (DSA Art. 21) or go to court."
+)
+
+
+class DecisionInvalid(ValueError):
+    """The decision's terms are incomplete or inconsistent; `field` names the input at fault."""
+
+    def __init__(self, message: str, *, field: str):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class StatementOfReasons:
+    """The DSA Art. 17(3) elements besides the restriction and the clause."""
+
+    facts: str
+    automated_detection: bool
+    automated_decision: bool
+    ground: str
+    redress: str
+
+
+@dataclass(frozen=True)
+class DecisionTerms:
+    """What a deciding transition imposes, validated."""
+
+    policy_clause: str
+    restriction: Restriction
+    duration_days: int | None
+    territorial_scope: tuple[str, ...]
+    statement: StatementOfReasons
+
+    def as_fields(self) -> dict[str, Any]:
+        """The terms as transition fields (as the `transition` event records them)."""
+        return {
+            "policy_clause": self.policy_clause,
+            "restriction": self.restriction.value,
+            "duration_days": self.duration_days,
+            "territorial_scope": list(self.territorial_scope),
+            "statement_of_reasons": {
+                "facts": self.statement.facts,
+                "automated_detection": self.statement.automated_detection,
+                "automated_decision": self.statement.automated_decision,
+                "ground": self.statement.ground,
+                "redress": self.statement.redress,
+            },
+        }
+
+
+def writes_decision(transition: str) -> bool:
+    return transition in DECISION_TRANSITIONS
+
+
+def _text(value: Any, *, field: str, limit: int, label: str) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        raise DecisionInvalid(f"{label} is required.", field=field)
+    if len(text) > limit:
+        raise DecisionInvalid(f"{label} may be at most {limit} characters.", field=field)
+    return text
+
+
+def _flag(value: Any, *, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise DecisionInvalid("Answer yes or no.", field=field)
+    return value
+
+
+def _statement(value: Any) -> StatementOfReasons:
+    if not isinstance(value, Mapping):
+        raise DecisionInvalid("The statement of reasons is required.", field="facts")
+    return StatementOfReasons(
+        facts=_text(value.get("facts"), field="facts", limit=MAX_FACTS, label="The facts"),
+        automated_detection=_flag(value.get("automated_detection"), field="automated_detection"),
+        automated_decision=_flag(value.get("automated_decision"), field="automated_decision"),
+        ground=_text(value.get("ground"), field="ground", limit=MAX_GROUND, label="The ground"),
+        redress=_text(
+            value.get("redress"), field="redress", limit=MAX_REDRESS, label="The redress"
+        ),
+    )
+
+
+def _clause(value: Any) -> str:
+    try:
+        return definitions().policy.clause(value if isinstance(value, str) else "").id
+    except KeyError:
+        raise DecisionInvalid("Choose a clause of the policy.", field="policy_clause") from None
+
+
+def _restriction(value: Any) -> Restriction:
+    try:
+        return Restriction(value)
+    except ValueError:
+        raise DecisionInvalid("Choose a listed restriction.", field="restriction") from None
+
+
+def _duration(value: Any, restriction: Restriction) -> int | None:
+    if value is None or value == "":
+        if restriction in DURATION_REQUIRED:
+            raise DecisionInvalid(
+                "A temporary restriction needs its length in days.", field="duration_days"
+            )
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DURATION_DAYS:
+        raise DecisionInvalid(
+            f"Give a whole number of days from 1 to {MAX_DURATION_DAYS}.", field="duration_days"
+        )
+    if restriction not in DURATION_ALLOWED:
+        raise DecisionInvalid("This restriction takes no duration.", field="duration_days")
+    return value
+
+
+def _scope(value: Any) -> tuple[str, ...]:
+    codes = [value] if isinstance(value, str) else list(value or [])
+    if not codes:
+        raise DecisionInvalid("Say where the decision applies.", field="territorial_scope")
+    unknown = [c for c in codes if c != WORLDWIDE and c not in EEA_COUNTRIES]
+    if unknown:
+        raise DecisionInvalid(
+            f"Unknown country code: {', '.join(map(str, unknown))}.", field="territorial_scope"
+        )
+    if WORLDWIDE in codes:
+        if len(set(codes)) > 1:
+            raise DecisionInvalid(
+                "Choose worldwide or countries, not both.", field="territorial_scope"
+            )
+        return (WORLDWIDE,)
+    return tuple(sorted(set(codes)))
+
+
+def decision_terms(
+    session: Session, *, case: Case, transition: str, fields: Mapping[str, Any]
+) -> DecisionTerms:
+    """Validate a deciding transition's fields. An appeal outcome keeps what it does not change
+    from the decision under appeal: the clause and scope, and for a reversal, lifts the rest."""
+    if not writes_decision(transition):
+        raise ValueError(f"{transition!r} does not decide")
+    statement = _statement(fields.get("statement_of_reasons"))
+    if transition in FIRST_DECISIONS:
+        restriction = _restriction(fields.get("restriction"))
+        return DecisionTerms(
+            policy_clause=_clause(fields.get("policy_clause")),
+            restriction=restriction,
+            duration_days=_duration(fields.get("duration_days"), restriction),
+            territorial_scope=_scope(fields.get("territorial_scope")),
+            statement=statement,
+        )
+    under_appeal = latest_decision(session, case.id)
+    if under_appeal is None:
+        raise DecisionInvalid("There is no decision on this case to revise.", field="restriction")
+    if transition == "reverse":
+        restriction, duration = Restriction.no_action, None
+    else:
+        restriction = _restriction(fields.get("restriction"))
+        if restriction == Restriction.no_action:
+            raise DecisionInvalid(
+                "To lift the restriction entirely, reverse the decision.", field="restriction"
+            )
+        duration = _duration(fields.get("duration_days"), restriction)
+    scope = fields.get("territorial_scope") or under_appeal.territorial_scope
+    return DecisionTerms(
+        policy_clause=_clause(fields.get("policy_clause") or under_appeal.policy_clause),
+        restriction=restriction,
+        duration_days=duration,
+        territorial_scope=_scope(scope),
+        statement=statement,
+    )
+
+
+def decide_case(
+    session: Session,
+    *,
+    case: Case,
+    transition: str,
+    actor: Actor,
+    fields: Mapping[str, Any],
+    now: datetime | None = None,
+) -> Decision:
+    """Fire a deciding transition and record its Decision and `decision` event, atomically."""
+    terms = decision_terms(session, case=case, transition=transition, fields=fields)
+    event = transition_case(
+        session,
+        case=case,
+        transition=transition,
+        actor=actor,
+        fields={**fields, **terms.as_fields()},
+        now=now,
+    )
+    statement = terms.statement
+    decision = Decision(
+        case_id=case.id,
+        author_id=actor.user_id,
+        policy_clause=terms.policy_clause,
+        restriction=terms.restriction,
+        duration_days=terms.duration_days,
+        territorial_scope=list(terms.territorial_scope),
+        automated_detection=statement.automated_detection,
+        automated_decision=statement.automated_decision,
+        facts=statement.facts,
+        ground=statement.ground,
+        redress=statement.redress,
+        decided_at=event.at,
+        transition=transition,
+        transition_event_id=event.id,
+    )
+    session.add(decision)
+    session.flush()
+    append_event(
+        session,
+        case=case,
+        type=EventType.decision,
+        actor=actor.label,
+        payload={
+            "decision_id": decision.id,
+            "transition": transition,
+            "transition_seq": event.seq,
+            "decided_at": utc_timestamp(decision.decided_at),
+            **terms.as_fields(),
+        },
+    )
+    return decision
+
+
+def fire_transition(
+    session: Session,
+    *,
+    case: Case,
+    transition: str,
+    actor: Actor,
+    fields: Mapping[str, Any],
+) -> None:
+    """Fire any transition for a caller that offers them all (the case page, an API): deciding
+    ones through `decide_case`, so that no decision is ever made without its Decision row."""
+    if writes_decision(transition):
+        decide_case(session, case=case, transition=transition, actor=actor, fields=fields)
+    else:
+        transition_case(session, case=case, transition=transition, actor=actor, fields=fields)
+
+
+def preview_notice(
+    session: Session,
+    *,
+    case: Case,
+    transition: str,
+    fields: Mapping[str, Any],
+    now: datetime | None = None,
+) -> DecisionNotice:
+    """The statement of reasons the affected user would receive, from unsaved terms."""
+    terms = decision_terms(session, case=case, transition=transition, fields=fields)
+    now = now or utcnow()
+    label, description = clause_words(terms.policy_clause)
+    outcome = APPEAL_DECISIONS.get(transition)
+    return DecisionNotice(
+        restriction=terms.restriction,
+        restriction_words=RESTRICTION_WORDS[terms.restriction],
+        duration_days=terms.duration_days,
+        territorial_scope=list(terms.territorial_scope),
+        clause_label=label,
+        clause_description=description,
+        facts=terms.statement.facts,
+        ground=terms.statement.ground,
+        automated_detection=terms.statement.automated_detection,
+        automated_decision=terms.statement.automated_decision,
+        redress=terms.statement.redress,
+        decided_at=now,
+        appeal_until=now + APPEAL_WINDOW,
+        appeal_outcome=APPEAL_OUTCOME_WORDS[outcome] if outcome else None,
+    )

@@ -1,0 +1,89 @@
+"""A case's evidence files: listing them, and opening one, which the trail records.
+
+Evidence is every blob an `evidence_added` event of the case references. Opening an item appends
+an `evidence_viewed` event naming the blob (so a later CyberTipline report can truthfully say a
+person viewed the file). Restricted blobs (child-safety media) open only for roles cleared to see
+restricted material; to anyone else they do not exist.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO
+
+from sqlmodel import Session, col, select
+
+from cases.accounts.access import sees_restricted
+from cases.enums import EventType
+from cases.evidence.blobs import blob_store
+from cases.lifecycle.actors import Actor
+from cases.models import Case, User
+from cases.trail.models import Blob, CaseEvent, EventPayload
+from cases.trail.store import append_event
+
+
+class EvidenceNotFound(LookupError):
+    """Not evidence of this case, or not evidence this viewer may open."""
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    blob: Blob
+    filename: str | None  # None once the adding event's payload was erased
+    added_at: datetime
+    added_by: str
+
+
+def _added_events(session: Session, case: Case) -> list[tuple[CaseEvent, EventPayload | None]]:
+    return list(
+        session.exec(
+            select(CaseEvent, EventPayload)
+            .join(EventPayload, col(EventPayload.event_id) == CaseEvent.id, isouter=True)
+            .where(CaseEvent.case_id == case.id, CaseEvent.type == EventType.evidence_added)
+            .order_by(col(CaseEvent.seq))
+        )
+    )
+
+
+def list_evidence(session: Session, *, case: Case, viewer: User) -> list[EvidenceItem]:
+    """The case's evidence in the order it was added, one item per blob, as `viewer` may see it."""
+    added: dict[str, tuple[CaseEvent, str | None]] = {}
+    for event, payload in _added_events(session, case):
+        filename = json.loads(payload.payload).get("filename") if payload else None
+        for sha256 in json.loads(event.header)["blobs"]:
+            added.setdefault(sha256, (event, filename))
+    if not added:
+        return []
+    blobs = {
+        blob.sha256: blob
+        for blob in session.exec(select(Blob).where(col(Blob.sha256).in_(list(added))))
+    }
+    cleared = sees_restricted(viewer)
+    return [
+        EvidenceItem(blob=blobs[sha256], filename=filename, added_at=event.at, added_by=event.actor)
+        for sha256, (event, filename) in added.items()
+        if sha256 in blobs and (cleared or not blobs[sha256].restricted)
+    ]
+
+
+def open_evidence(
+    session: Session, *, case: Case, sha256: str, actor: Actor
+) -> tuple[Blob, BinaryIO]:
+    """Open one evidence file of `case` for reading and record that `actor` viewed it."""
+    items = list_evidence(session, case=case, viewer=actor.user)
+    item = next((i for i in items if i.blob.sha256 == sha256), None)
+    if item is None:
+        raise EvidenceNotFound(f"no evidence {sha256} on {case.reference}")
+    try:
+        stream = blob_store().open(sha256, restricted=item.blob.restricted)
+    except FileNotFoundError:
+        raise EvidenceNotFound(f"the file of evidence {sha256} is missing from the store") from None
+    append_event(
+        session,
+        case=case,
+        type=EventType.evidence_viewed,
+        actor=actor.label,
+        payload={"sha256": sha256, "media_type": item.blob.media_type, "filename": item.filename},
+        blobs=[sha256],
+    )
+    return item.blob, stream

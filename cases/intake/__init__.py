@@ -1,0 +1,2 @@
+"""Reports and detections becoming cases: routing, grouping, priority, moderation parsing and the
+public report form."""

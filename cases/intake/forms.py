@@ -1,0 +1,128 @@
+"""The public report form (`/report`): the notice's DSA Art. 16 elements and its attachments."""
+
+from urllib.parse import urlsplit
+
+from flask import (
+    current_app,
+)
+from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
+from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+
+from cases.evidence.uploads import (
+    Attachment,
+    AttachmentRejected,
+    inspect_attachment,
+)
+from cases.intake.public_reports import Notice
+from cases.lifecycle.deployed import definitions
+
+CHILD_SAFETY = "child_safety"
+
+
+def web_address(_form, field) -> None:
+    parts = urlsplit(field.data or "")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValidationError("Give a full web address starting with https:// or http://.")
+
+
+def category_choices() -> list[SelectChoice]:
+    """The policy's clauses in plain words, grouped under the policy's headings."""
+    choices = [SelectChoice("", "Choose what it is about…")]
+    for group in definitions().policy.groups:
+        choices.extend(
+            SelectChoice(clause.id, clause.description, optgroup=group.label)
+            for clause in group.clauses
+        )
+    return choices
+
+
+class NoticeForm(FlaskForm):
+    category = SelectField(
+        "What is it about?",
+        validators=[DataRequired("Choose what the report is about.")],
+        invalid_choice_message="Choose one of the listed categories.",
+    )
+    url = StringField("Web address (URL)", validators=[Optional(), Length(max=2000), web_address])
+    content_id = StringField("Content id", validators=[Optional(), Length(max=200)])
+    account_id = StringField("Account id", validators=[Optional(), Length(max=200)])
+    explanation = TextAreaField(
+        "What happened?",
+        validators=[DataRequired("Explain what you are reporting."), Length(max=20_000)],
+    )
+    reporter_name = StringField("Your name", validators=[Length(max=200)])
+    reporter_email = EmailField(
+        "Your email address",
+        validators=[Optional(), Length(max=320), Email("Give a valid email address.")],
+    )
+    good_faith = BooleanField(
+        "I believe in good faith that the information and allegations in this report are "
+        "accurate and complete.",
+        validators=[DataRequired("Confirm the good-faith statement to send the report.")],
+    )
+    attachments = MultipleFileField("Attachments (optional)")
+    # The honeypot: hidden from people (and from screen readers); naive bots fill every field.
+    homepage = StringField("Leave this field empty")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.category.choices = category_choices()
+        self.inspected: list[Attachment] = []
+
+    def validate_attachments(self, field) -> None:
+        config = current_app.config
+        uploads = [f for f in field.data or () if f and f.filename]
+        limit = int(config["REPORT_ATTACHMENT_MAX_FILES"])
+        if len(uploads) > limit:
+            raise ValidationError(f"Attach at most {limit} files.")
+        problems = []
+        for upload in uploads:
+            try:
+                self.inspected.append(
+                    inspect_attachment(
+                        upload.stream,
+                        filename=upload.filename,
+                        max_bytes=int(config["REPORT_ATTACHMENT_MAX_BYTES"]),
+                    )
+                )
+            except AttachmentRejected as rejected:
+                problems.append(str(rejected))
+        if problems:
+            raise ValidationError(" ".join(problems))
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if not (self.url.data or self.content_id.data or self.account_id.data):
+            self.url.errors.append(
+                "Say where it happened: a web address, a content id or an account id."
+            )
+            valid = False
+        if self.category.data and not self.category.errors and not self._contact_exempt():
+            for field, message in (
+                (self.reporter_name, "Give your name."),
+                (self.reporter_email, "Give your email address."),
+            ):
+                if not field.data and not field.errors:
+                    field.errors.append(message)
+                    valid = False
+        return valid
+
+    def _contact_exempt(self) -> bool:
+        # DSA Art. 16(2)(c): a notice of child sexual abuse needs no name or email.
+        return definitions().policy.clause(self.category.data).workflow == CHILD_SAFETY
+
+    def notice(self) -> Notice:
+        def text(field) -> str | None:
+            return (field.data or "").strip() or None
+
+        return Notice(
+            category=self.category.data,
+            explanation=self.explanation.data.strip(),
+            url=text(self.url),
+            content_id=text(self.content_id),
+            account_id=text(self.account_id),
+            reporter_name=text(self.reporter_name),
+            reporter_email=text(self.reporter_email),
+            good_faith=self.good_faith.data,
+        )

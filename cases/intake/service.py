@@ -1,0 +1,562 @@
+"""Intake: a misuse report or a detected violation becomes a report on a case.
+
+Routing: the reporter's category, or the highest detected moderation category, names a policy
+clause (policy.toml); the clause names the workflow (child-safety clauses open `child_safety`) and
+the default severity. Grouping: a report about a subject that already has an open case in that
+workflow attaches to it (an event and a counter) instead of opening another; the subject row is
+locked first so two reports arriving together cannot both open a case.
+
+Intake is set-based: `receive_all` takes a batch through a fixed number of statements (subjects
+upserted and locked at once, open cases read at once, rows written as multi-row inserts with ids
+reserved beforehand, one trail append), with the same outcome as receiving the items one by one.
+That keeps a batch of 500 near the cost of a few single requests, and the log-head lock short.
+"""
+
+import functools
+import hashlib
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from cases.core.sqltypes import expire_cached, reserve_ids, utcnow
+from cases.enums import EventType, ReportSource, Restriction, Stage
+from cases.intake.moderation import ModerationResult
+from cases.intake.priority import priority
+from cases.jobs.outbox import enqueue_job
+from cases.lifecycle import sla
+from cases.lifecycle.actors import Actor
+from cases.lifecycle.deployed import definitions, register_definition
+from cases.models import Case, Decision, Report, Subject
+from cases.trail.store import NewEvent, append_events
+from workflows import Clause, Workflow, get_state
+
+
+class IntakeError(ValueError):
+    """The item cannot be routed; `field` names what is wrong."""
+
+    def __init__(self, message: str, *, field: str):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class SubjectRef:
+    kind: str
+    external_id: str
+    display: str | None = None
+
+
+@dataclass(frozen=True)
+class IntakeItem:
+    """One report or detection, validated by the view or API that received it."""
+
+    source: ReportSource
+    subject: SubjectRef
+    raw_payload: str
+    clause_id: str | None = None
+    moderation: ModerationResult | None = None
+    source_name: str | None = None
+    location: str | None = None
+    explanation: str | None = None
+    reporter_name: str | None = None
+    reporter_email: str | None = None
+    good_faith: bool = False
+    content_ref: str | None = None
+    occurred_at: datetime | None = None
+    api_key_id: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IntakeOutcome:
+    """What became of one item: its report, and its case as this report left it."""
+
+    report_id: int
+    policy_clause: str
+    payload_sha256: str
+    received_at: datetime
+    case_id: int
+    reference: str
+    workflow: str
+    state: str
+    priority: int
+    priority_band: str
+    opened: bool
+    session: Session = field(repr=False, compare=False)
+
+    # Intake writes with set-based statements, without ORM objects; these load on first use.
+    @functools.cached_property
+    def case(self) -> Case:
+        return self.session.get(Case, self.case_id)
+
+    @functools.cached_property
+    def report(self) -> Report:
+        return self.session.get(Report, self.report_id)
+
+
+def route(item: IntakeItem) -> tuple[Clause, int]:
+    """The policy clause and severity for an item (severity 4 when nothing passed the threshold)."""
+    policy = definitions().policy
+    if item.clause_id:
+        try:
+            clause = policy.clause(item.clause_id)
+        except KeyError:
+            raise IntakeError(f"unknown category {item.clause_id!r}", field="category") from None
+        return clause, clause.severity
+    if item.moderation is None:
+        raise IntakeError("a category or a moderation result is required", field="category")
+    detected = item.moderation.detected()
+    if detected:
+        clause = policy.clauses_for_moderation(detected[0][0])[0]
+        return clause, clause.severity
+    scores = sorted(item.moderation.scores.items(), key=lambda kv: (-kv[1], kv[0]))
+    if not scores:
+        raise IntakeError("the moderation result has no scores", field="moderation")
+    return policy.clauses_for_moderation(scores[0][0])[0], 4
+
+
+def reporter_key(item: IntakeItem) -> str:
+    """Who reported, for counting distinct reporters; an anonymous notice counts on its own."""
+    if item.reporter_email:
+        return f"email:{item.reporter_email.strip().lower()}"
+    if item.api_key_id is not None:
+        return f"integration:{item.api_key_id}:{item.source_name or ''}"
+    return f"anonymous:{uuid.uuid4().hex}"
+
+
+@functools.cache
+def _upsert_subjects(dialect: str) -> sa.Insert:
+    """INSERT … ON CONFLICT DO UPDATE … RETURNING for `dialect`: creates the new subjects and
+    locks the existing ones (the update takes the row lock; a display name given is kept)."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Subject.__table__)
+    return insert.on_conflict_do_update(
+        index_elements=["kind", "external_id"],
+        set_={"display": sa.func.coalesce(insert.excluded.display, Subject.__table__.c.display)},
+    ).returning(Subject.__table__.c.kind, Subject.__table__.c.external_id, Subject.__table__.c.id)
+
+
+def lock_subjects(session: Session, subjects: Iterable[SubjectRef]) -> dict[tuple[str, str], int]:
+    """Create and lock the subjects, in (kind, id) order, before any other lock; their ids.
+
+    A batch that locked its subjects item by item would hold some while waiting for the log head,
+    and another batch naming the same subjects in another order would deadlock with it. Taking
+    them all first, in one order, leaves every transaction the same lock order: subjects, then
+    their cases, then the log head. (SQLite's BEGIN IMMEDIATE already serialises writers.)
+    """
+    unique = dict(sorted({(s.kind, s.external_id): s for s in subjects}.items()))
+    if not unique:
+        return {}
+    now = utcnow()
+    rows = session.execute(
+        _upsert_subjects(session.bind.dialect.name),
+        [
+            {"kind": kind, "external_id": external_id, "display": s.display, "created_at": now}
+            for (kind, external_id), s in unique.items()
+        ],
+    )
+    return {(kind, external_id): id for kind, external_id, id in rows}
+
+
+@dataclass
+class _CaseRow:
+    """The columns intake reads and writes of one case, new or already open."""
+
+    id: int | None
+    reference: str
+    subject_id: int
+    workflow_name: str
+    state: str
+    severity: int
+    report_count: int
+    reporter_count: int
+    priority: int
+    priority_band: str
+    opened_at: datetime
+    updated_at: datetime
+    # The SLA clock (cases.sla.enter_state sets it on a new case).
+    sla_due_at: datetime | None = None
+    sla_paused_at: datetime | None = None
+    sla_remaining_seconds: int | None = None
+    sla_breached: bool = False
+
+
+_CASES = Case.__table__
+_ROW_COLUMNS = [_CASES.c[name] for name in _CaseRow.__dataclass_fields__]
+_OPEN_CASES = (
+    sa.select(*_ROW_COLUMNS)
+    .where(
+        _CASES.c.subject_id.in_(sa.bindparam("subject_ids", expanding=True)),
+        _CASES.c.workflow_name.in_(sa.bindparam("workflows", expanding=True)),
+        _CASES.c.stage != Stage.resolved,
+    )
+    .order_by(_CASES.c.id)
+    .with_for_update()
+)
+_INSERT_CASES = _CASES.insert()
+# SET takes the columns each parameter set names (the id is bound as "case_id").
+_UPDATE_CASES = _CASES.update().where(_CASES.c.id == sa.bindparam("case_id"))
+_ENFORCED = (
+    sa.select(_CASES.c.subject_id, _CASES.c.id)
+    .distinct()
+    .join(Decision.__table__, Decision.__table__.c.case_id == _CASES.c.id)
+    .where(
+        _CASES.c.subject_id.in_(sa.bindparam("subject_ids", expanding=True)),
+        Decision.__table__.c.restriction != Restriction.no_action,
+    )
+)
+
+
+def open_cases_for(
+    session: Session, *, keys: Iterable[tuple[int, str]]
+) -> dict[tuple[int, str], _CaseRow]:
+    """Each (subject id, workflow)'s open case, if any (the newest not in a resolved stage),
+    locked for this transaction."""
+    keys = set(keys)
+    rows = session.execute(
+        _OPEN_CASES,
+        {
+            "subject_ids": sorted({subject_id for subject_id, _ in keys}),
+            "workflows": sorted({workflow for _, workflow in keys}),
+        },
+    )
+    cases = (_CaseRow(**row._mapping) for row in rows)
+    return {key: case for case in cases if (key := (case.subject_id, case.workflow_name)) in keys}
+
+
+def enforced_cases(session: Session, *, subject_ids: Iterable[int]) -> dict[int, set[int]]:
+    """The ids of each subject's cases that ended in a restriction."""
+    found: dict[int, set[int]] = defaultdict(set)
+    for subject_id, case_id in session.execute(_ENFORCED, {"subject_ids": sorted(subject_ids)}):
+        found[subject_id].add(case_id)
+    return found
+
+
+def prior_enforced(session: Session, *, subject_id: int, excluding: int | None) -> int:
+    """Earlier cases about the subject that ended in a restriction."""
+    return len(enforced_cases(session, subject_ids=[subject_id])[subject_id] - {excluding})
+
+
+def _known_reporters(
+    session: Session, *, case_ids: set[int], keys: set[str]
+) -> tuple[dict[int, int], set[tuple[int, str]]]:
+    """For cases already open: how many distinct reporters each has, and which of `keys` are
+    among them (one query: rows are counted by case and by key, other keys counted as one)."""
+    if not case_ids:
+        return {}, set()
+    rows = session.execute(_REPORTERS, {"case_ids": list(case_ids), "keys": list(keys)})
+    counts: dict[int, int] = defaultdict(int)
+    seen: set[tuple[int, str]] = set()
+    for case_id, known, count in rows:
+        counts[case_id] += count
+        if known is not None:
+            seen.add((case_id, known))
+    return counts, seen
+
+
+_REPORTS = Report.__table__
+_KNOWN = (
+    sa.select(
+        _REPORTS.c.case_id,
+        _REPORTS.c.reporter_key,
+        sa.case(
+            (
+                _REPORTS.c.reporter_key.in_(sa.bindparam("keys", expanding=True)),
+                _REPORTS.c.reporter_key,
+            ),
+            else_=sa.null(),
+        ).label("known"),
+    )
+    .where(_REPORTS.c.case_id.in_(sa.bindparam("case_ids", expanding=True)))
+    .subquery()
+)
+_REPORTERS = sa.select(
+    _KNOWN.c.case_id, _KNOWN.c.known, sa.func.count(sa.distinct(_KNOWN.c.reporter_key))
+).group_by(_KNOWN.c.case_id, _KNOWN.c.known)
+_INSERT_REPORTS = _REPORTS.insert()
+
+
+@dataclass
+class _Tally:
+    """A case's distinct reporters as the batch goes, to score it after each report."""
+
+    count: int
+    seen: set[str]
+    prior_enforced: int
+
+
+def receive(
+    session: Session, *, item: IntakeItem, actor: Actor, now: datetime | None = None
+) -> IntakeOutcome:
+    """Record the item as a report, on the subject's open case or on a new one."""
+    return receive_all(session, items=[item], actor=actor, now=now)[0]
+
+
+def receive_all(
+    session: Session, *, items: Sequence[IntakeItem], actor: Actor, now: datetime | None = None
+) -> list[IntakeOutcome]:
+    """Record each item as a report, in order, as if received one after another.
+
+    Set-based: a batch costs the same dozen statements as a single item, and the trail's
+    log-head lock is taken last, when only the events are left to write.
+    """
+    if not items:
+        return []
+    now = now or utcnow()
+    session.flush()  # pending ORM changes first: the statements below read and write around them
+    routes = [route(item) for item in items]
+    workflows = {clause.workflow: definitions().current(clause.workflow) for clause, _ in routes}
+    subjects = lock_subjects(session, [item.subject for item in items])
+    keys = [
+        (subjects[(item.subject.kind, item.subject.external_id)], clause.workflow)
+        for item, (clause, _) in zip(items, routes, strict=True)
+    ]
+    cases = open_cases_for(session, keys=keys)
+    enforced = enforced_cases(session, subject_ids=subjects.values())
+    reporter_keys = [reporter_key(item) for item in items]
+    counts, seen = _known_reporters(
+        session, case_ids={case.id for case in cases.values()}, keys=set(reporter_keys)
+    )
+    tallies = {
+        key: _Tally(
+            count=counts.get(case.id, 0),
+            seen={k for case_id, k in seen if case_id == case.id},
+            prior_enforced=len(enforced[case.subject_id] - {case.id}),
+        )
+        for key, case in cases.items()
+    }
+    # Each item in turn, as if alone: the case it lands on, and the score it leaves.
+    new_cases: dict[tuple[int, str], dict[str, Any]] = {}
+    scores: list[tuple[int, str]] = []
+    for item, (clause, severity), key, rkey in zip(items, routes, keys, reporter_keys, strict=True):
+        workflow = workflows[clause.workflow]
+        case = cases.get(key)
+        if case is None:
+            case, new_cases[key] = _new_case(
+                subject_id=key[0], workflow=workflow, clause=clause, severity=severity, now=now
+            )
+            cases[key] = case
+            tallies[key] = _Tally(count=0, seen=set(), prior_enforced=len(enforced[key[0]]))
+        tally = tallies[key]
+        if rkey not in tally.seen:
+            tally.seen.add(rkey)
+            tally.count += 1
+        case.severity = min(case.severity, severity)
+        case.report_count += 1
+        case.updated_at = now
+        _score(case, tally, item=item, now=now)
+        if key in new_cases and case.report_count == 1:
+            sla.enter_state(case, workflow, previous=None, now=now)
+        scores.append((case.priority, case.priority_band))
+    if new_cases:
+        for name in {case["workflow_name"] for case in new_cases.values()}:
+            register_definition(session, workflows[name])
+        for key, id in zip(new_cases, reserve_ids(session, _CASES, len(new_cases)), strict=True):
+            # The reference carries the database id, so it is unique without a counter table.
+            cases[key].id, cases[key].reference = id, f"DK-{now.year}-{id:06d}"
+        session.execute(
+            _INSERT_CASES,
+            [
+                {"id": cases[key].id, "reference": cases[key].reference, **fixed}
+                | _values(cases[key], opening=True)
+                for key, fixed in new_cases.items()
+            ],
+        )
+    opened_keys = set(new_cases)
+    if updated := [case for key, case in cases.items() if key not in opened_keys]:
+        session.execute(_UPDATE_CASES, [{"case_id": case.id, **_values(case)} for case in updated])
+        for case in updated:
+            expire_cached(session, Case, case.id)  # an ORM copy loaded earlier is out of date
+    reports = [
+        _report_row(item, clause, case_id=cases[key].id, reporter_key=rkey, now=now)
+        for item, (clause, _), key, rkey in zip(items, routes, keys, reporter_keys, strict=True)
+    ]
+    report_ids = reserve_ids(session, _REPORTS, len(reports))
+    session.execute(
+        _INSERT_REPORTS, [{"id": id, **row} for id, row in zip(report_ids, reports, strict=True)]
+    )
+    events: list[NewEvent] = []
+    outcomes: list[IntakeOutcome] = []
+    seen_keys: set[tuple[int, str]] = set()
+    for item, (clause, _), key, report, report_id, (score, band) in zip(
+        items, routes, keys, reports, report_ids, scores, strict=True
+    ):
+        case = cases[key]
+        opened = key in new_cases and key not in seen_keys
+        seen_keys.add(key)
+        events.append(
+            NewEvent(
+                case=case,
+                type=EventType.intake if opened else EventType.report_attached,
+                actor=actor.label,
+                payload=_report_payload(item, report_id, report, clause, case, score, band),
+            )
+        )
+        if item.reporter_email:
+            enqueue_job(
+                session,
+                job="notify_reporter",
+                args={"case_id": case.id, "report_id": report_id, "kind": "acknowledgement"},
+                case_id=case.id,
+            )
+        outcomes.append(
+            IntakeOutcome(
+                report_id=report_id,
+                policy_clause=clause.id,
+                payload_sha256=report["payload_sha256"],
+                received_at=now,
+                case_id=case.id,
+                reference=case.reference,
+                workflow=case.workflow_name,
+                state=case.state,
+                priority=score,
+                priority_band=band,
+                opened=opened,
+                session=session,
+            )
+        )
+    append_events(session, events, at=now)
+    return outcomes
+
+
+def _values(case: _CaseRow, *, opening: bool = False) -> dict[str, Any]:
+    """The columns intake changes on a case; `opening` adds the SLA clock a new case starts."""
+    values = {
+        "severity": case.severity,
+        "report_count": case.report_count,
+        "reporter_count": case.reporter_count,
+        "priority": case.priority,
+        "priority_band": case.priority_band,
+        "updated_at": case.updated_at,
+    }
+    if opening:
+        values |= {
+            "sla_due_at": case.sla_due_at,
+            "sla_paused_at": case.sla_paused_at,
+            "sla_remaining_seconds": case.sla_remaining_seconds,
+            "sla_breached": case.sla_breached,
+        }
+    return values
+
+
+def _score(case: _CaseRow, tally: _Tally, *, item: IntakeItem, now: datetime) -> None:
+    """Recompute the case's score and band after `item` (the SLA follows the band)."""
+    result = priority(
+        severity=case.severity,
+        source=item.source,
+        top_score=item.moderation.top_score if item.moderation else 0,
+        reporters=tally.count,
+        prior_enforced=tally.prior_enforced,
+        opened_at=case.opened_at,
+        now=now,
+    )
+    case.reporter_count = tally.count
+    case.priority = result.score
+    case.priority_band = result.band
+
+
+def _lacks_notice_contact(item: IntakeItem, clause: Clause) -> bool:
+    # DSA Art. 16(2)(c): name and email are part of a notice, except for child sexual abuse.
+    if item.source != ReportSource.user_report or clause.workflow == "child_safety":
+        return False
+    return not (item.reporter_name and item.reporter_email)
+
+
+def _new_case(
+    *, subject_id: int, workflow: Workflow, clause: Clause, severity: int, now: datetime
+) -> tuple[_CaseRow, dict[str, Any]]:
+    """A case to open: the columns intake goes on to change, and those it sets once."""
+    initial = get_state(workflow, workflow.initial)
+    case = _CaseRow(
+        id=None,
+        reference="",  # DK-<year>-<id>, once the id is reserved
+        subject_id=subject_id,
+        workflow_name=workflow.name,
+        state=initial.name,
+        severity=severity,
+        report_count=0,
+        reporter_count=0,
+        priority=0,
+        priority_band="p4",
+        opened_at=now,
+        updated_at=now,
+    )
+    fixed = {
+        "subject_id": subject_id,
+        "workflow_name": workflow.name,
+        "workflow_version": workflow.version,
+        "workflow_digest": workflow.digest,
+        "state": initial.name,
+        "stage": initial.stage,
+        "queue": initial.queue,
+        "policy_clause": clause.id,
+        "restricted": workflow.restricted,
+        "opened_at": now,
+        "intake_at": now,
+    }
+    return case, fixed
+
+
+def _report_row(
+    item: IntakeItem, clause: Clause, *, case_id: int, reporter_key: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "source": item.source,
+        "source_name": item.source_name,
+        "policy_clause": clause.id,
+        "location": item.location,
+        "explanation": item.explanation,
+        "reporter_name": item.reporter_name,
+        "reporter_email": item.reporter_email,
+        "reporter_key": reporter_key,
+        "good_faith": item.good_faith,
+        "lacks_notice_contact": _lacks_notice_contact(item, clause),
+        "content_ref": item.content_ref,
+        "moderation_scores": item.moderation.scores if item.moderation else {},
+        "occurred_at": item.occurred_at,
+        "raw_payload": item.raw_payload,
+        "payload_sha256": hashlib.sha256(item.raw_payload.encode("utf-8")).hexdigest(),
+        "api_key_id": item.api_key_id,
+        "received_at": now,
+    }
+
+
+def _report_payload(
+    item: IntakeItem,
+    report_id: int,
+    report: dict[str, Any],
+    clause: Clause,
+    case: _CaseRow,
+    score: int,
+    band: str,
+) -> dict:
+    """What the trail keeps of a report (personal data lives here, so erasure can remove it)."""
+    payload: dict[str, Any] = {
+        "report_id": report_id,
+        "source": item.source.value,
+        "source_name": item.source_name,
+        "policy_clause": clause.id,
+        "workflow": case.workflow_name,
+        "subject": {"kind": item.subject.kind, "id": item.subject.external_id},
+        "payload_sha256": report["payload_sha256"],
+        "priority": {"score": score, "band": band},
+    }
+    if item.moderation is not None:
+        payload["moderation"] = {"scores": item.moderation.scores, "model": item.moderation.model}
+    if item.source == ReportSource.user_report:
+        payload["notice"] = {
+            "location": item.location,
+            "explanation": item.explanation,
+            "reporter_name": item.reporter_name,
+            "reporter_email": item.reporter_email,
+            "good_faith": item.good_faith,
+            "lacks_notice_contact": report["lacks_notice_contact"],
+        }
+    return payload

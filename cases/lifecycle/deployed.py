@@ -1,0 +1,93 @@
+"""The workflows and policy taxonomy a deployment runs, loaded once and validated.
+
+Shipped definitions live in workflows/definitions/; a deployment adds or overrides them in
+instance/workflows/. A case records the digest of the definition it started on, and the exact text
+is kept in `workflow_definition`, so a case in flight keeps its version when a file changes.
+"""
+
+from functools import cache
+from pathlib import Path
+
+from flask import current_app
+from sqlmodel import Session
+
+from cases.models import WorkflowDefinition
+from workflows import (
+    KNOWN_GUARDS,
+    KNOWN_JOBS,
+    SHIPPED_DIR,
+    SHIPPED_POLICY,
+    Policy,
+    Workflow,
+    load_policy,
+    load_workflows,
+    parse_workflow,
+)
+
+EXTENSION = "docket.definitions"
+
+
+def definition_dirs(instance_path: str) -> list[Path]:
+    return [SHIPPED_DIR, Path(instance_path) / "workflows"]
+
+
+class Definitions:
+    """The current workflows by name, and the policy taxonomy."""
+
+    def __init__(self, dirs: list[Path]):
+        self.workflows: dict[str, Workflow] = load_workflows(
+            dirs, known_guards=KNOWN_GUARDS, known_jobs=KNOWN_JOBS
+        )
+        policy_path = next(
+            (d / "policy.toml" for d in reversed(dirs) if (d / "policy.toml").exists()),
+            SHIPPED_POLICY,
+        )
+        self.policy: Policy = load_policy(policy_path, workflows=self.workflows)
+
+    def current(self, name: str) -> Workflow:
+        try:
+            return self.workflows[name]
+        except KeyError:
+            raise LookupError(f"no workflow named {name!r}") from None
+
+
+def definitions() -> Definitions:
+    """The deployment's definitions, loaded on first use (so `workflows check` can still run and
+    report the problems of a broken file instead of the app failing to start)."""
+    if EXTENSION not in current_app.extensions:
+        current_app.extensions[EXTENSION] = Definitions(definition_dirs(current_app.instance_path))
+    return current_app.extensions[EXTENSION]
+
+
+def register_definition(session: Session, workflow: Workflow) -> None:
+    """Keep the exact text of a definition a case is about to run on (once per digest)."""
+    if session.get(WorkflowDefinition, workflow.digest) is None:
+        session.add(
+            WorkflowDefinition(
+                digest=workflow.digest,
+                name=workflow.name,
+                version=workflow.version,
+                source=workflow.source,
+            )
+        )
+
+
+def workflow_for(session: Session, *, name: str, digest: str) -> Workflow:
+    """The definition a case runs on, by the digest it recorded."""
+    current = definitions().workflows.get(name)
+    if current is not None and current.digest == digest:
+        return current
+    stored = session.get(WorkflowDefinition, digest)
+    if stored is None:
+        raise LookupError(f"workflow {name!r} with digest {digest[:12]}… is not on record")
+    return _parse_stored(stored.source, stored.digest)
+
+
+@cache
+def _parse_stored(source: str, digest: str) -> Workflow:
+    workflow = parse_workflow(
+        source, source=f"stored:{digest[:12]}", known_guards=KNOWN_GUARDS, known_jobs=KNOWN_JOBS
+    )
+    if workflow.digest != digest:
+        raise LookupError(f"stored workflow {digest[:12]}… does not hash to its digest")
+    return workflow

@@ -1,0 +1,1 @@
+"""End users and reporters without accounts: private status links and the pages behind them."""

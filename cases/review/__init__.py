@@ -1,0 +1,1 @@
+"""The reviewer's workspace: queues, claims, search, bulk actions, the case page and notes."""
