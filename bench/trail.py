@@ -44,7 +44,7 @@ from cases.trail.canonical import utc_timestamp  # noqa: E402
 from cases.trail.checkpoints import sign_log_checkpoint  # noqa: E402
 from cases.trail.events import EVENT_DOMAIN, GENESIS, leaf_data, make_event  # noqa: E402
 from cases.trail.models import CaseEvent, EventPayload, LogHead, LogLeaf, LogNode  # noqa: E402
-from cases.trail.notes import Signer, generate_signer_key  # noqa: E402
+from cases.trail.signed_notes import Signer, generate_signer_key  # noqa: E402
 from cases.trail.store import append_event, inclusion_proof, log_size  # noqa: E402
 
 ORIGIN = "bench.docket.example/trail"

@@ -28,7 +28,7 @@ from cases.trail.events import (
     payload_commitment,
     verify_chain,
 )
-from cases.trail.notes import Signer, generate_signer_key, sign_checkpoint
+from cases.trail.signed_notes import Signer, generate_signer_key, sign_checkpoint
 
 CASE = "DK-2026-000001"
 AT = "2026-11-22T01:46:28.000123Z"

@@ -18,7 +18,7 @@ from cases.trail.checkpoints import sign_log_checkpoint
 from cases.trail.erasure import ErasureRefused, erase_payload
 from cases.trail.events import TrailError
 from cases.trail.export import export_case
-from cases.trail.notes import CheckpointError
+from cases.trail.signed_notes import CheckpointError
 
 trail_cli = AppGroup("trail", help="The evidence trail: verify, checkpoint, export.")
 

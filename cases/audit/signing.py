@@ -6,7 +6,7 @@ from pathlib import Path
 from flask import current_app
 
 from cases.trail.checkpoints import load_signer
-from cases.trail.notes import Signer
+from cases.trail.signed_notes import Signer
 
 SIGNING_KEY_FILE = "trail-signing.key"
 

@@ -4,7 +4,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -37,7 +36,3 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
-
-
-def database_is_new(engine: Engine) -> bool:
-    return "alembic_version" not in inspect(engine).get_table_names()

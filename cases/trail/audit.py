@@ -48,7 +48,7 @@ from cases.trail.events import (
     verify_chain,
 )
 from cases.trail.models import Blob, CaseEvent, EventPayload, LogHead, LogLeaf
-from cases.trail.notes import CheckpointError, KeyFormatError
+from cases.trail.signed_notes import CheckpointError, KeyFormatError
 
 PARALLEL_FROM = 200_000  # log size from which extra processes pay for their start-up
 # Each event task leaves a segment of every chain it meets to be joined, so processes beyond a

@@ -16,7 +16,7 @@ from typing import IO
 
 from cases.trail.canonical import canonical, parse_utc_timestamp
 from cases.trail.events import EventRecord
-from cases.trail.notes import open_checkpoint
+from cases.trail.signed_notes import open_checkpoint
 from cases.trail.verify import (
     CHECKPOINT,
     EVENTS,

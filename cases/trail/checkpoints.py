@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from cases.trail.events import TrailError
 from cases.trail.models import Checkpoint
-from cases.trail.notes import Signer, generate_signer_key, open_checkpoint, sign_checkpoint
+from cases.trail.signed_notes import Signer, generate_signer_key, open_checkpoint, sign_checkpoint
 from cases.trail.store import current_root, root_at
 
 

@@ -16,7 +16,7 @@ from cases.trail.canonical import utc_timestamp
 from cases.trail.checkpoints import sign_log_checkpoint
 from cases.trail.events import TrailError
 from cases.trail.models import Blob, Checkpoint, LogLeaf
-from cases.trail.notes import Signer
+from cases.trail.signed_notes import Signer
 from cases.trail.store import (
     CaseLike,
     append_event,

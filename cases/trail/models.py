@@ -98,4 +98,6 @@ class Blob(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime(), nullable=False)
 
 
+# Tables whose rows are never updated or deleted (event payloads may be deleted: erasure). The
+# migrations' triggers enforce it; tests/trail/test_triggers.py holds them to this list.
 TRAIL_INSERT_ONLY = ("case_event", "log_leaf", "log_node", "checkpoint", "blob")

@@ -41,7 +41,7 @@ from typing import IO, Any
 from cases.trail.canonical import CanonicalError, canonical, parse_utc_timestamp
 from cases.trail.events import EventRecord, TrailError, case_tag, leaf_data, verify_chain
 from cases.trail.merkle import ProofError, leaf_hash, root, verify_consistency, verify_inclusion
-from cases.trail.notes import (
+from cases.trail.signed_notes import (
     Checkpoint,
     CheckpointError,
     KeyFormatError,

@@ -17,7 +17,7 @@ from cases.trail.blobs import FileBlobStore, store_blob
 from cases.trail.checkpoints import sign_log_checkpoint
 from cases.trail.export import export_case
 from cases.trail.models import CaseEvent
-from cases.trail.notes import Signer, generate_signer_key
+from cases.trail.signed_notes import Signer, generate_signer_key
 from cases.trail.store import append_event
 from tests.factories import make_case
 

@@ -22,7 +22,7 @@ from cases.trail import merkle
 from cases.trail.canonical import canonical
 from cases.trail.events import entry_hash, leaf_data
 from cases.trail.models import Checkpoint, LogHead, LogLeaf, LogNode
-from cases.trail.notes import Signer, sign_checkpoint
+from cases.trail.signed_notes import Signer, sign_checkpoint
 
 TRAIL_TABLES = ("case_event", "event_payload", "log_leaf", "log_node", "checkpoint", "blob")
 

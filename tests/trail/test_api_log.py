@@ -9,7 +9,7 @@ from cases.enums import EventType
 from cases.trail import merkle
 from cases.trail.erasure import erase_payload
 from cases.trail.events import leaf_data
-from cases.trail.notes import open_checkpoint
+from cases.trail.signed_notes import open_checkpoint
 from cases.trail.store import append_event
 from tests.factories import make_api_key, make_case, make_user
 from tests.helpers import login

@@ -21,7 +21,7 @@ from cases.trail import merkle
 from cases.trail.bundle import write_bundle
 from cases.trail.canonical import canonical
 from cases.trail.events import GENESIS, EventRecord, entry_hash, leaf_data, make_event
-from cases.trail.notes import Signer, generate_signer_key, sign_checkpoint
+from cases.trail.signed_notes import Signer, generate_signer_key, sign_checkpoint
 from cases.trail.verify import VerificationError, main, verify_bundle
 
 ORIGIN = "docket.example/trail"

@@ -14,7 +14,7 @@ from sqlmodel import select
 from cases.core.sqltypes import utcnow
 from cases.models import Hold
 from cases.trail.models import CaseEvent, Checkpoint, EventPayload
-from cases.trail.notes import Signer, generate_signer_key, open_checkpoint
+from cases.trail.signed_notes import Signer, generate_signer_key, open_checkpoint
 from tests.trail.tampering import rewrite_log, stored_leaves, tamper
 
 REPO = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ from cases.trail.checkpoints import latest_checkpoint, sign_log_checkpoint
 from cases.trail.erasure import ErasureRefused, erase_payload
 from cases.trail.events import GENESIS, TrailError, leaf_data
 from cases.trail.models import Blob, CaseEvent, Checkpoint, EventPayload, LogHead, LogLeaf
-from cases.trail.notes import open_checkpoint
+from cases.trail.signed_notes import open_checkpoint
 from cases.trail.store import (
     NewEvent,
     append_event,

@@ -19,7 +19,7 @@ from cases.trail.canonical import canonical
 from cases.trail.erasure import erase_payload
 from cases.trail.events import TrailError, new_salt, payload_commitment
 from cases.trail.models import Blob, CaseEvent, Checkpoint, EventPayload, LogLeaf
-from cases.trail.notes import (
+from cases.trail.signed_notes import (
     CheckpointError,
     Signer,
     generate_signer_key,

@@ -10,7 +10,7 @@ from sqlmodel import func, select
 from cases.enums import EventType
 from cases.trail.blobs import store_blob
 from cases.trail.checkpoints import sign_log_checkpoint
-from cases.trail.models import LogHead
+from cases.trail.models import TRAIL_INSERT_ONLY, LogHead
 from cases.trail.store import append_event
 from tests.factories import make_case
 from tests.trail.conftest import ORIGIN
@@ -23,8 +23,9 @@ EDITS = {
     "blob": "UPDATE blob SET md5 = 'd41d8cd98f00b204e9800998ecf8427e'",
     "event_payload": "UPDATE event_payload SET payload = '{}'",
 }
-INSERT_ONLY = ["case_event", "log_leaf", "log_node", "checkpoint", "blob"]
-REFUSED = [(table, "UPDATE") for table in EDITS] + [(table, "DELETE") for table in INSERT_ONLY]
+REFUSED = [(table, "UPDATE") for table in EDITS] + [
+    (table, "DELETE") for table in TRAIL_INSERT_ONLY
+]
 
 
 @pytest.fixture
@@ -90,7 +91,7 @@ def test_inserts_are_allowed(session, rows):
 
 
 @pytest.mark.postgres_only
-@pytest.mark.parametrize("table", [*INSERT_ONLY, "event_payload"])
+@pytest.mark.parametrize("table", [*TRAIL_INSERT_ONLY, "event_payload"])
 def test_truncate_is_refused_on_postgresql(session, rows, table):
     with pytest.raises(sa.exc.DBAPIError, match=f"trail table {table} is append-only: TRUNCATE"):
         session.connection().exec_driver_sql(f"TRUNCATE {table} CASCADE")

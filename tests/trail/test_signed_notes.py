@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from cases.trail.notes import (
+from cases.trail.signed_notes import (
     Checkpoint,
     CheckpointError,
     KeyFormatError,
