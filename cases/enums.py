@@ -1,32 +1,15 @@
 """Closed sets of names shared by the whole application.
 
-Pure ``StrEnum`` definitions with no imports beyond the standard library, so any layer (the
-workflow engine, the trail, services, views) can use them. A member compares equal to its string
+Pure ``StrEnum`` definitions, so any layer (the trail, services, views) can use them. ``Role`` and
+``Stage`` are part of the workflow language, so they are defined by the engine (which imports
+nothing of ``cases``) and re-exported here. A member compares equal to its string
 value, so values read from the database, TOML or JSON need no conversion before a comparison.
 """
 
 from enum import StrEnum
 
-
-class Role(StrEnum):
-    """A staff member's role (one per account). Appellants and reporters have none."""
-
-    admin = "admin"
-    lead = "lead"
-    reviewer = "reviewer"
-    child_safety = "child_safety"
-    auditor = "auditor"
-
-
-class Stage(StrEnum):
-    """The fixed phase every workflow state maps to (reports and queues group by it)."""
-
-    intake = "intake"
-    triage = "triage"
-    enforcement = "enforcement"
-    appeal = "appeal"
-    escalation = "escalation"
-    resolved = "resolved"
+from workflows.model import Role as Role
+from workflows.model import Stage as Stage
 
 
 class Permission(StrEnum):

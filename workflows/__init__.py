@@ -1,20 +1,34 @@
 """Docket's workflow engine and definitions: pure Python (no Flask, no database).
 
-``engine`` parses and validates workflow definitions and decides whether a transition may fire;
-``graph`` draws a workflow; ``policy`` loads the policy taxonomy. Format: ``workflows/README.md``.
+``model`` holds the vocabulary (roles, stages, priority bands, required fields, decision kinds)
+and the validated definitions; ``parser`` and ``validation`` read and check TOML definitions;
+``engine`` decides whether a transition may fire; ``graph`` draws a workflow; ``policy`` loads the
+policy taxonomy. Format: ``workflows/README.md``.
 """
 
 from workflows.engine import (
+    available_transitions,
+    check_transition,
+    get_state,
+    get_transition,
+    sla_hours,
+)
+from workflows.graph import to_dot, to_mermaid
+from workflows.model import (
+    DECISION_FIELDS,
     KNOWN_GUARDS,
     KNOWN_JOBS,
     RESTRICTED_VIEWERS,
     SHIPPED_DIR,
     SYSTEM,
+    DecisionKind,
     DefinitionError,
     MissingFields,
-    Priority,
+    PriorityBand,
     RequiredField,
+    Role,
     RoleNotAllowed,
+    Stage,
     State,
     Transition,
     TransitionNotAvailable,
@@ -23,16 +37,8 @@ from workflows.engine import (
     UnknownTransition,
     Workflow,
     WorkflowKind,
-    available_transitions,
-    check_transition,
-    check_workflow_text,
-    get_state,
-    load_workflow,
-    load_workflows,
-    parse_workflow,
-    sla_hours,
 )
-from workflows.graph import to_dot, to_mermaid
+from workflows.parser import check_workflow_text, load_workflow, load_workflows, parse_workflow
 from workflows.policy import (
     SHIPPED_POLICY,
     Clause,
@@ -44,6 +50,11 @@ from workflows.policy import (
 )
 
 __all__ = [
+    "DECISION_FIELDS",
+    "DecisionKind",
+    "Role",
+    "Stage",
+    "get_transition",
     "KNOWN_GUARDS",
     "KNOWN_JOBS",
     "RESTRICTED_VIEWERS",
@@ -56,7 +67,7 @@ __all__ = [
     "ModerationCategory",
     "Policy",
     "PolicyGroup",
-    "Priority",
+    "PriorityBand",
     "RequiredField",
     "RoleNotAllowed",
     "State",

@@ -12,8 +12,8 @@ import textwrap
 from collections import defaultdict
 from dataclasses import dataclass
 
-from cases.enums import Stage
-from workflows.engine import Transition, Workflow, get_state
+from workflows.engine import get_state
+from workflows.model import Stage, Transition, Workflow
 
 CURRENT_FILL = "#fde68a"
 CURRENT_STROKE = "#b45309"

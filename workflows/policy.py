@@ -18,7 +18,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
-from workflows.engine import POLICY_FILENAME, SHIPPED_DIR, DefinitionError, TomlTable
+from workflows.model import POLICY_FILENAME, SHIPPED_DIR, DefinitionError
+from workflows.parser import TomlTable
 
 SHIPPED_POLICY: Final = SHIPPED_DIR / POLICY_FILENAME
 

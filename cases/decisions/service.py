@@ -4,10 +4,10 @@
 transition through `transition_case`, and writes the `Decision` row and its `decision` event in the
 same transaction, so a decision never exists without its transition or the other way round.
 Callers that offer every transition (the case page, an API) use `fire_transition`, which routes
-deciding ones here. The
-transitions that decide are `decide` and `close_reported` (a first decision), `partially_reverse`
-(a lesser restriction on appeal) and `reverse` (the restriction lifted: a `no_action` decision, so
-that the enforcement webhook the workflow sends tells the platform to lift it).
+deciding ones here. A workflow declares which transitions decide (`decides` in its TOML): a first
+`decision`, a `partial_reversal` (a lesser restriction on appeal) or a `reversal` (the restriction
+lifted: a `no_action` decision, so that the enforcement webhook the workflow sends tells the
+platform to lift it).
 """
 
 from collections.abc import Mapping
@@ -21,7 +21,12 @@ from cases.core.sqltypes import utcnow
 from cases.enums import AppealOutcome, EventType, Restriction
 from cases.lifecycle.actors import Actor
 from cases.lifecycle.deployed import definitions
-from cases.lifecycle.transitions import APPEAL_WINDOW, latest_decision, transition_case
+from cases.lifecycle.transitions import (
+    APPEAL_WINDOW,
+    case_workflow,
+    latest_decision,
+    transition_case,
+)
 from cases.models import Case, Decision
 from cases.notices.wording import (
     APPEAL_OUTCOME_WORDS,
@@ -31,13 +36,12 @@ from cases.notices.wording import (
 )
 from cases.trail.canonical import utc_timestamp
 from cases.trail.store import append_event
+from workflows import DecisionKind, get_transition
 
-FIRST_DECISIONS = frozenset({"decide", "close_reported"})
-APPEAL_DECISIONS = {
-    "partially_reverse": AppealOutcome.partially_reversed,
-    "reverse": AppealOutcome.reversed,
+APPEAL_OUTCOMES = {
+    DecisionKind.partial_reversal: AppealOutcome.partially_reversed,
+    DecisionKind.reversal: AppealOutcome.reversed,
 }
-DECISION_TRANSITIONS = FIRST_DECISIONS | APPEAL_DECISIONS.keys()
 
 WORLDWIDE = "worldwide"
 # The EU and EEA countries, as the DSA Transparency Database spells them (ISO 3166-1 alpha-2).
@@ -85,6 +89,7 @@ class StatementOfReasons:
 class DecisionTerms:
     """What a deciding transition imposes, validated."""
 
+    kind: DecisionKind
     policy_clause: str
     restriction: Restriction
     duration_days: int | None
@@ -106,10 +111,6 @@ class DecisionTerms:
                 "redress": self.statement.redress,
             },
         }
-
-
-def writes_decision(transition: str) -> bool:
-    return transition in DECISION_TRANSITIONS
 
 
 def _text(value: Any, *, field: str, limit: int, label: str) -> str:
@@ -194,12 +195,14 @@ def decision_terms(
 ) -> DecisionTerms:
     """Validate a deciding transition's fields. An appeal outcome keeps what it does not change
     from the decision under appeal: the clause and scope, and for a reversal, lifts the rest."""
-    if not writes_decision(transition):
+    kind = get_transition(case_workflow(session, case), transition).decides
+    if kind is None:
         raise ValueError(f"{transition!r} does not decide")
     statement = _statement(fields.get("statement_of_reasons"))
-    if transition in FIRST_DECISIONS:
+    if kind is DecisionKind.decision:
         restriction = _restriction(fields.get("restriction"))
         return DecisionTerms(
+            kind=kind,
             policy_clause=_clause(fields.get("policy_clause")),
             restriction=restriction,
             duration_days=_duration(fields.get("duration_days"), restriction),
@@ -209,7 +212,7 @@ def decision_terms(
     under_appeal = latest_decision(session, case.id)
     if under_appeal is None:
         raise DecisionInvalid("There is no decision on this case to revise.", field="restriction")
-    if transition == "reverse":
+    if kind is DecisionKind.reversal:
         restriction, duration = Restriction.no_action, None
     else:
         restriction = _restriction(fields.get("restriction"))
@@ -220,6 +223,7 @@ def decision_terms(
         duration = _duration(fields.get("duration_days"), restriction)
     scope = fields.get("territorial_scope") or under_appeal.territorial_scope
     return DecisionTerms(
+        kind=kind,
         policy_clause=_clause(fields.get("policy_clause") or under_appeal.policy_clause),
         restriction=restriction,
         duration_days=duration,
@@ -246,6 +250,7 @@ def decide_case(
         actor=actor,
         fields={**fields, **terms.as_fields()},
         now=now,
+        deciding=True,
     )
     statement = terms.statement
     decision = Decision(
@@ -292,7 +297,8 @@ def fire_transition(
 ) -> None:
     """Fire any transition for a caller that offers them all (the case page, an API): deciding
     ones through `decide_case`, so that no decision is ever made without its Decision row."""
-    if writes_decision(transition):
+    chosen = get_transition(case_workflow(session, case), transition)
+    if chosen.decides is not None:
         decide_case(session, case=case, transition=transition, actor=actor, fields=fields)
     else:
         transition_case(session, case=case, transition=transition, actor=actor, fields=fields)
@@ -310,7 +316,7 @@ def preview_notice(
     terms = decision_terms(session, case=case, transition=transition, fields=fields)
     now = now or utcnow()
     label, description = clause_words(terms.policy_clause)
-    outcome = APPEAL_DECISIONS.get(transition)
+    outcome = APPEAL_OUTCOMES.get(terms.kind)
     return DecisionNotice(
         restriction=terms.restriction,
         restriction_words=RESTRICTION_WORDS[terms.restriction],

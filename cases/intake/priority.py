@@ -37,7 +37,7 @@ class Factor:
 
 
 @dataclass(frozen=True)
-class Priority:
+class PriorityScore:
     score: int
     band: str
     factors: tuple[Factor, ...]
@@ -52,7 +52,7 @@ def priority(
     prior_enforced: int,
     opened_at: datetime,
     now: datetime,
-) -> Priority:
+) -> PriorityScore:
     """The score, its band and each factor's share (`top_score` in basis points)."""
     if source == ReportSource.classifier:
         reliability = round(CLASSIFIER_MAX * top_score / 10_000)
@@ -79,4 +79,4 @@ def priority(
     )
     score = sum(f.points for f in factors)
     band = next((name for floor, name in BANDS if score >= floor), "p4")
-    return Priority(score=score, band=band, factors=factors)
+    return PriorityScore(score=score, band=band, factors=factors)

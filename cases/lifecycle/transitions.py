@@ -41,6 +41,11 @@ class GuardRefused(TransitionRefused):
     """A guard said no; the message says why."""
 
 
+class DecisionRequired(TransitionRefused):
+    """A deciding transition fired other than through the decision service, which would leave
+    the decision without its `Decision` row."""
+
+
 class AwaitingApproval(Exception):
     """The request was recorded (commit it) and a second person must approve before the case
     moves: not a refusal, so callers commit and tell the actor."""
@@ -201,8 +206,10 @@ def transition_case(
     actor: Actor,
     fields: Mapping[str, Any] | None = None,
     now: datetime | None = None,
+    deciding: bool = False,
 ) -> CaseEvent:
-    """Fire `transition` on `case` for `actor`, or raise TransitionRefused and change nothing."""
+    """Fire `transition` on `case` for `actor`, or raise TransitionRefused and change nothing.
+    A transition that `decides` is fired only by the decision service (`deciding=True`)."""
     fields = dict(fields or {})
     now = now or utcnow()
     _check_access(case, actor)
@@ -213,6 +220,10 @@ def transition_case(
     chosen = check_transition(
         workflow, state=case.state, transition=transition, actor_roles=actor.roles, fields=fields
     )
+    if chosen.decides is not None and not deciding:
+        raise DecisionRequired(
+            f"{chosen.label!r} records a decision: make it through the decision service."
+        )
     if chosen.second_approval:
         _require_second_person(
             session, case=case, transition=chosen, actor=actor, fields=fields, pending=pending

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from sqlmodel import Session, col
 
 from cases.accounts.access import Viewer, visible_cases
-from cases.decisions.service import writes_decision
 from cases.lifecycle.actors import Actor
 from cases.lifecycle.transitions import allowed_transitions, case_workflow, transition_case
 from cases.models import Case
@@ -25,7 +24,7 @@ MAX_SELECTION = 100
 def bulk_capable(transition: Transition) -> bool:
     return (
         not transition.second_approval
-        and not writes_decision(transition.name)
+        and transition.decides is None
         and set(transition.requires) <= BULK_FIELDS
     )
 

@@ -19,7 +19,7 @@ from cases.core.security import has_permission
 from cases.enums import EventType, Permission
 from cases.evidence.service import EvidenceItem, list_evidence
 from cases.intake.moderation import DETECTION_THRESHOLD, SCALE
-from cases.intake.priority import Priority, priority
+from cases.intake.priority import PriorityScore, priority
 from cases.intake.service import prior_enforced
 from cases.lifecycle.deployed import definitions
 from cases.lifecycle.sla import sla_status
@@ -93,7 +93,7 @@ class CasePage:
     may_work: bool
     history: list[PriorCase]
     reports: list[ReportView]
-    priority: Priority
+    priority: PriorityScore
     evidence: list[EvidenceItem]
     decisions: list[Decision]
     timeline: list[TimelineEntry]
@@ -111,7 +111,7 @@ def score_bars(scores: dict[str, int]) -> list[ScoreBar]:
     return [ScoreBar(n, scores[n], scores[n] >= DETECTION_THRESHOLD) for n in names]
 
 
-def explain_priority(session: Session, *, case: Case, now: datetime) -> Priority:
+def explain_priority(session: Session, *, case: Case, now: datetime) -> PriorityScore:
     """The score as intake would compute it now: the latest report's source and top score,
     distinct reporters, the subject's other enforced cases, and the case's age."""
     latest = session.exec(

@@ -28,7 +28,6 @@ from cases.decisions.service import (
     DecisionInvalid,
     fire_transition,
     preview_notice,
-    writes_decision,
 )
 from cases.enums import Permission, ReportSource
 from cases.evidence.service import EvidenceNotFound, open_evidence
@@ -131,7 +130,6 @@ def render_case(
             open_transition=bound_transition,
             preview=preview,
             note_form=note_form or NoteForm(formdata=None, prefix="note"),
-            writes_decision=writes_decision,
         ),
         status,
     )
@@ -186,7 +184,7 @@ def transition(reference: str):
     if not form.validate_on_submit():
         return render_case(session, case, **again, status=422)
     fields = transition_fields(form, chosen)
-    previewing = request.form.get("action") == "preview" and writes_decision(chosen.name)
+    previewing = request.form.get("action") == "preview" and chosen.decides is not None
     try:
         if previewing:
             preview = _preview(session, case, chosen, fields)

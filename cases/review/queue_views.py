@@ -54,7 +54,7 @@ from cases.review.queues import (
     queues_for,
 )
 from cases.review.search import MAX_QUERY, search_cases
-from workflows import Priority, RequiredField
+from workflows import PriorityBand, RequiredField
 
 bp = Blueprint("queues", __name__)
 
@@ -166,7 +166,7 @@ class FilterForm(Form):
     band = SelectField(
         "Priority",
         choices=[SelectChoice(ANY, "Any priority")]
-        + [SelectChoice(p.value, p.value.upper()) for p in Priority],
+        + [SelectChoice(p.value, p.value.upper()) for p in PriorityBand],
         default=ANY,
     )
     sla = SelectField(

@@ -4,16 +4,20 @@ see them, and revised on appeal from the decision under appeal."""
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
 from cases.decisions import service as decisions
-from cases.decisions.service import DecisionInvalid, decision_terms
+from cases.decisions.service import DecisionInvalid, decision_terms, fire_transition
 from cases.enums import EventType, Restriction
+from cases.lifecycle.actors import Actor
+from cases.lifecycle.transitions import DecisionRequired, transition_case
 from cases.models import Decision, Outbox
 from cases.trail.models import EventPayload
 from tests.casework import DECISION_FIELDS, events, page_token, reloaded
+from tests.factories import make_case
 
 STATEMENT = {
     "facts": "Three threatening messages to another user on 3 May.",
@@ -236,3 +240,73 @@ def test_revising_needs_a_decision_to_revise(session, open_case):
         _terms(session, open_case(), "reverse")
     with pytest.raises(ValueError, match="does not decide"):
         _terms(session, open_case(), "escalate")
+
+
+# A deployment's own workflow whose deciding transition has a name the code never heard of.
+QUICK = """\
+name = "quick"
+version = 1
+label = "Quick decisions"
+kind = "standard"
+restricted = false
+initial = "open"
+
+[states.open]
+label = "Open"
+stage = "enforcement"
+queue = "enforcement"
+sla = { p1 = 1, p2 = 2, p3 = 3, p4 = 4 }
+
+[states.done]
+label = "Done"
+stage = "resolved"
+terminal = true
+
+[[transitions]]
+name = "impose"
+label = "Impose a restriction"
+from = ["open"]
+to = "done"
+roles = ["reviewer"]
+requires = ["policy_clause", "restriction", "statement_of_reasons", "territorial_scope"]
+decides = "decision"
+"""
+
+
+@pytest.fixture
+def quick_case(app, session):
+    """A case on the deployment's own `quick` workflow (instance/workflows/quick.toml)."""
+    folder = Path(app.instance_path) / "workflows"
+    folder.mkdir()
+    (folder / "quick.toml").write_text(QUICK)
+    with app.app_context():
+        case = make_case(session, workflow="quick", state="open", stage="enforcement")
+        session.commit()
+        yield case
+
+
+def test_a_custom_deciding_transition_writes_a_decision(quick_case, session, staff):
+    reviewer = Actor.staff(staff("reviewer"))
+    fire_transition(
+        session, case=quick_case, transition="impose", actor=reviewer, fields=DECISION_FIELDS
+    )
+    session.commit()
+    decision = session.exec(select(Decision).where(Decision.case_id == quick_case.id)).one()
+    assert (decision.transition, decision.restriction) == ("impose", "temporary_suspension")
+    assert decision.author_id == reviewer.user_id
+    assert [e.type for e in events(session, quick_case)][-2:] == ["transition", "decision"]
+
+
+def test_a_deciding_transition_is_refused_outside_the_decision_service(quick_case, session, staff):
+    with pytest.raises(DecisionRequired, match="records a decision"):
+        transition_case(
+            session,
+            case=quick_case,
+            transition="impose",
+            actor=Actor.staff(staff("reviewer")),
+            fields=DECISION_FIELDS,
+        )
+    session.rollback()
+    assert reloaded(session, quick_case).state == "open"
+    assert events(session, quick_case) == []
+    assert session.exec(select(Decision)).all() == []

@@ -7,8 +7,7 @@ from sqlmodel import select
 from cases.lifecycle.sla import enter_state, sla_status
 from cases.lifecycle.transitions import sweep, transition_case
 from cases.trail.models import CaseEvent
-from workflows import SHIPPED_DIR, load_workflow
-from workflows.engine import KNOWN_GUARDS, KNOWN_JOBS
+from workflows import KNOWN_GUARDS, KNOWN_JOBS, SHIPPED_DIR, load_workflow
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 STANDARD = load_workflow(

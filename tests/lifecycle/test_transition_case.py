@@ -4,6 +4,7 @@ import pytest
 from sqlmodel import select
 
 from cases.core.sqltypes import utcnow
+from cases.decisions.service import decide_case
 from cases.enums import EventType
 from cases.lifecycle import transitions
 from cases.lifecycle.actors import Actor
@@ -16,8 +17,14 @@ from cases.lifecycle.transitions import (
 from cases.models import Case, Decision, Outbox, PendingApproval
 from cases.review.claims import claim_case, release_case
 from cases.trail.models import CaseEvent
-from workflows import KNOWN_GUARDS, KNOWN_JOBS, MissingFields, RoleNotAllowed
-from workflows.engine import TransitionNotAvailable
+from tests.casework import DECISION_FIELDS
+from workflows import (
+    KNOWN_GUARDS,
+    KNOWN_JOBS,
+    MissingFields,
+    RoleNotAllowed,
+    TransitionNotAvailable,
+)
 
 
 def events(session, case, type=None):
@@ -115,20 +122,11 @@ def test_jobs_are_written_to_the_outbox_with_the_transition(open_case, staff, se
         actor=reviewer,
         fields={"policy_clause": "protect.threats"},
     )
-    event = transition_case(
-        session,
-        case=case,
-        transition="decide",
-        actor=reviewer,
-        fields={
-            "policy_clause": "protect.threats",
-            "restriction": "warn",
-            "statement_of_reasons": "Repeated threats.",
-            "territorial_scope": ["DE"],
-        },
+    decision = decide_case(
+        session, case=case, transition="decide", actor=reviewer, fields=DECISION_FIELDS
     )
     rows = session.exec(select(Outbox).where(Outbox.case_id == case.id)).all()
-    decided = [r for r in rows if r.args.get("event_id") == event.id]
+    decided = [r for r in rows if r.args.get("event_id") == decision.transition_event_id]
     assert {r.job for r in decided} == {
         "send_enforcement_webhook",
         "notify_affected_user",

@@ -4,13 +4,15 @@ import hashlib
 
 import pytest
 
-from workflows.engine import (
+from workflows import (
+    DECISION_FIELDS,
     KNOWN_GUARDS,
     KNOWN_JOBS,
     SYSTEM,
+    DecisionKind,
     DefinitionError,
     MissingFields,
-    Priority,
+    PriorityBand,
     RoleNotAllowed,
     TransitionNotAvailable,
     UnknownState,
@@ -354,6 +356,24 @@ BROKEN = [
         "transition 'close': role 'reviewer' cannot see restricted cases",
         id="restricted-role",
     ),
+    pytest.param(
+        MINI.replace('requires = ["note"]', 'requires = ["note"]\ndecides = "verdict"'),
+        "unknown decision kind in 'decides' 'verdict'",
+        id="unknown-decision-kind",
+    ),
+    pytest.param(
+        MINI.replace('requires = ["note"]', 'requires = ["note"]\ndecides = "decision"'),
+        "transition 'finish': decides 'decision' but does not require policy_clause, restriction, "
+        "statement_of_reasons, territorial_scope",
+        id="decides-without-its-fields",
+    ),
+    pytest.param(
+        MINI.replace(
+            'requires = ["note"]', 'requires = ["restriction"]\ndecides = "partial_reversal"'
+        ),
+        "decides 'partial_reversal' but does not require statement_of_reasons",
+        id="partial-reversal-without-reasons",
+    ),
 ]
 
 
@@ -409,7 +429,7 @@ def test_parsed_workflow_keeps_its_source_and_digest():
     assert workflow.source == MINI
     assert workflow.digest == hashlib.sha256(MINI.encode()).hexdigest()
     assert (workflow.name, workflow.version, workflow.initial) == ("mini", 1, "open")
-    assert workflow.states["open"].sla[Priority.p2] == 2
+    assert workflow.states["open"].sla[PriorityBand.p2] == 2
 
 
 # --- loading files ---------------------------------------------------------------------------
@@ -568,7 +588,31 @@ def test_available_transitions_filters_by_state_and_role(mini):
 
 def test_sla_hours_by_priority(mini):
     assert [sla_hours(mini, "open", p) for p in ("p1", "p2", "p3", "p4")] == [1, 2, 3, 4]
-    assert sla_hours(mini, "open", Priority.p3) == 3
+    assert sla_hours(mini, "open", PriorityBand.p3) == 3
     assert sla_hours(mini, "done", "p1") is None
     with pytest.raises(ValueError):
         sla_hours(mini, "open", "p9")
+
+
+@pytest.mark.parametrize(
+    ("decides", "requires"),
+    [
+        (
+            "decision",
+            '["policy_clause", "restriction", "statement_of_reasons", "territorial_scope"]',
+        ),
+        ("partial_reversal", '["restriction", "statement_of_reasons"]'),
+        ("reversal", '["statement_of_reasons"]'),
+    ],
+)
+def test_a_deciding_transition_declares_its_kind(decides, requires):
+    workflow = parse(
+        MINI.replace('requires = ["note"]', f"requires = {requires}\ndecides = {decides!r}")
+    )
+    (finish,) = workflow.transitions
+    assert finish.decides is DecisionKind(decides)
+    assert set(finish.requires) == DECISION_FIELDS[finish.decides]
+
+
+def test_transitions_decide_nothing_unless_they_say_so():
+    assert parse(MINI).transitions[0].decides is None

@@ -2,7 +2,7 @@
 
 import pytest
 
-from workflows.engine import KNOWN_GUARDS, KNOWN_JOBS, SHIPPED_DIR, UnknownState, load_workflows
+from workflows import KNOWN_GUARDS, KNOWN_JOBS, SHIPPED_DIR, UnknownState, load_workflows
 from workflows.graph import to_dot, to_mermaid
 
 WORKFLOWS = load_workflows([SHIPPED_DIR], known_guards=KNOWN_GUARDS, known_jobs=KNOWN_JOBS)

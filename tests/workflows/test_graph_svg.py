@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from workflows.engine import KNOWN_GUARDS, KNOWN_JOBS, SHIPPED_DIR, UnknownState, load_workflows
+from workflows import KNOWN_GUARDS, KNOWN_JOBS, SHIPPED_DIR, UnknownState, load_workflows
 from workflows.graph import SVG_STAGE_ORDER, to_svg
 
 WORKFLOWS = load_workflows([SHIPPED_DIR], known_guards=KNOWN_GUARDS, known_jobs=KNOWN_JOBS)

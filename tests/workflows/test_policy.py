@@ -2,7 +2,7 @@
 
 import pytest
 
-from workflows.engine import DefinitionError
+from workflows import DefinitionError
 from workflows.policy import SHIPPED_POLICY, ModerationCategory, load_policy, parse_policy
 
 WORKFLOW_NAMES = {"standard", "child_safety"}

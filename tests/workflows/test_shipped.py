@@ -2,7 +2,7 @@
 
 import pytest
 
-from workflows.engine import (
+from workflows import (
     KNOWN_GUARDS,
     KNOWN_JOBS,
     SHIPPED_DIR,

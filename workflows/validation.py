@@ -1,0 +1,129 @@
+"""Rules about a whole workflow graph: reachability, dead ends, SLAs where staff have work, roles
+that may see the workflow's cases, and the child-safety rules."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from workflows.model import (
+    NCMEC_REPORT_FINISHED,
+    NO_REPORT_APPROVED,
+    PLACE_PRESERVATION_HOLD,
+    RESTRICTED_VIEWERS,
+    PriorityBand,
+    Role,
+    Stage,
+    State,
+    Transition,
+    Workflow,
+    WorkflowKind,
+)
+
+
+def _reach(
+    initial: str, transitions: Iterable[Transition], *, through: Callable[[Transition], bool]
+) -> dict[str, str | None]:
+    """Breadth-first from ``initial`` over the transitions ``through`` accepts: each reachable
+    state mapped to the state it was first reached from (for printing a path)."""
+    came_from: dict[str, str | None] = {initial: None}
+    usable = [t for t in transitions if through(t)]
+    queue = deque([initial])
+    while queue:
+        state = queue.popleft()
+        for t in usable:
+            if state in t.sources and t.to not in came_from:
+                came_from[t.to] = state
+                queue.append(t.to)
+    return came_from
+
+
+def _path(came_from: Mapping[str, str | None], state: str) -> str:
+    steps = [state]
+    while (previous := came_from[steps[-1]]) is not None:
+        steps.append(previous)
+    return " → ".join(reversed(steps))
+
+
+def check_graph(workflow: Workflow, *, where: str) -> list[str]:
+    """Rules about the whole graph; run only when every state and transition reference resolved
+    (otherwise one typo would also be reported as unreachable states and dead ends)."""
+    problems: list[str] = []
+    states, transitions = workflow.states, workflow.transitions
+    outgoing = {name: [t for t in transitions if name in t.sources] for name in states}
+    reachable = _reach(workflow.initial, transitions, through=lambda t: True)
+    for name, state in states.items():
+        here = f"{where}: state {name!r}"
+        if name not in reachable:
+            problems.append(f"{here} is unreachable from initial state {workflow.initial!r}")
+        if state.terminal:
+            problems.extend(
+                f"{here} is terminal but has outgoing transition {t.name!r}" for t in outgoing[name]
+            )
+        elif not outgoing[name]:
+            problems.append(f"{here} is not terminal but has no outgoing transition (dead end)")
+        problems.extend(_check_sla(state, outgoing[name], here=here))
+    for t in transitions:
+        problems.extend(_check_roles(workflow, t, where=f"{where}: transition {t.name!r}"))
+    if workflow.kind is WorkflowKind.child_safety:
+        problems.extend(_check_child_safety(workflow, where=where))
+    return problems
+
+
+def _check_sla(state: State, outgoing: Sequence[Transition], *, here: str) -> list[str]:
+    # An SLA is a promise about staff work, so it belongs exactly on the states where staff
+    # have work to do; anywhere else it would breach for reasons nobody could act on.
+    if state.terminal:
+        why = "is terminal"
+    elif state.waits_on_user:
+        why = "waits on the user (its SLA clock is paused)"
+    elif all(t.system_only for t in outgoing):
+        why = "has only system transitions, which staff cannot hurry"
+    else:
+        missing = [p.value for p in PriorityBand if p not in state.sla]
+        if missing:
+            return [f"{here} is a working state without sla hours for {', '.join(missing)}"]
+        return []
+    return [f"{here} {why}, so it must not have an sla"] if state.sla else []
+
+
+def _check_roles(workflow: Workflow, t: Transition, *, where: str) -> list[str]:
+    problems = []
+    if Role.auditor in t.roles:
+        problems.append(f"{where}: role 'auditor' may not fire transitions (auditors only read)")
+    if workflow.restricted:
+        problems.extend(
+            f"{where}: role {role.value!r} cannot see restricted cases"
+            for role in sorted(t.roles - RESTRICTED_VIEWERS)
+        )
+    return problems
+
+
+def _check_child_safety(workflow: Workflow, *, where: str) -> list[str]:
+    problems = []
+    if not workflow.restricted:
+        problems.append(f"{where}: a child_safety workflow must be restricted")
+    for t in workflow.transitions:
+        if NO_REPORT_APPROVED in t.guards and not t.second_approval:
+            problems.append(
+                f"{where}: transition {t.name!r} is guarded by {NO_REPORT_APPROVED!r} "
+                "but does not require second_approval"
+            )
+        if NCMEC_REPORT_FINISHED in t.guards and PLACE_PRESERVATION_HOLD not in t.jobs:
+            problems.append(
+                f"{where}: transition {t.name!r} is guarded by {NCMEC_REPORT_FINISHED!r} "
+                f"but does not run job {PLACE_PRESERVATION_HOLD!r}"
+            )
+    # Every way to a resolved state must pass a finished report or an approved no-report.
+    ungated = _reach(
+        workflow.initial,
+        workflow.transitions,
+        through=lambda t: not {NCMEC_REPORT_FINISHED, NO_REPORT_APPROVED} & set(t.guards),
+    )
+    problems.extend(
+        f"{where}: state {name!r} (stage resolved) is reachable without a finished NCMEC report "
+        f"or a second-approved no-report decision: {_path(ungated, name)}"
+        for name in ungated
+        if workflow.states[name].stage is Stage.resolved
+    )
+    return problems
