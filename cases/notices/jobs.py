@@ -9,6 +9,9 @@ before its commit sends again, under the same Message-ID (derived from the outbo
 """
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from flask import current_app, render_template
 from sqlmodel import Session, col, select
@@ -25,8 +28,20 @@ from cases.portal.service import reporter_view
 from cases.trail.models import CaseEvent, EventPayload
 from cases.trail.store import append_event
 
-NO_MAIL_SERVER = "not sent: no mail server configured"
+NO_MAIL_SERVER = "no mail server configured"
 INFORMATION_REQUEST = "request_information"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One email to one address, and what its trail event notes besides the outcome."""
+
+    to: str
+    subject: str
+    template: str
+    context: dict[str, Any]
+    key: str  # gives the Message-ID, so a resend after a crash repeats the first send's
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 def already_notified(session: Session, *, case: Case, outbox: Outbox) -> bool:
@@ -39,76 +54,57 @@ def already_notified(session: Session, *, case: Case, outbox: Outbox) -> bool:
     return any(json.loads(payload).get("outbox_id") == outbox.id for payload in payloads)
 
 
-def _record(
+def send_or_record(
     session: Session,
     outbox: Outbox,
     *,
     case: Case,
     kind: str,
     role: AppellantKind,
-    recipient: str | None,
-    sent: bool,
-    reason: str | None = None,
-    **details,
+    messages: Sequence[Message],
+    unsent: str,
+    contact: str | None = None,
+    **details: Any,
 ) -> None:
-    append_event(
-        session,
-        case=case,
-        type=EventType.notification_sent,
-        actor=Actor.system(f"job:{outbox.id}").label,
-        payload={
-            "outbox_id": outbox.id,
-            "kind": kind,
-            "recipient_role": role.value,
-            "recipient": recipient,
-            "sent": sent,
-            "reason": reason,
-            **details,
-        },
-    )
-
-
-def _deliver(
-    session: Session,
-    outbox: Outbox,
-    *,
-    case: Case,
-    kind: str,
-    role: AppellantKind,
-    to: str,
-    subject: str,
-    text: str,
-    key: str,
-    **details,
-) -> None:
-    """Send one message (or note that no mail server is configured) and record it."""
-    config = current_app.config
-    if not mail_enabled(config):
-        _record(
-            session,
-            outbox,
-            case=case,
-            kind=kind,
-            role=role,
-            recipient=to,
-            sent=False,
-            reason=NO_MAIL_SERVER,
-            **details,
-        )
+    """Send and record an outbox row's messages, or record why there are none (`unsent`)."""
+    if already_notified(session, case=case, outbox=outbox):
         return
-    identifier = message_id(config, key)
-    send_mail(to=to, subject=subject, text=text, config=config, message_id=identifier)
-    _record(
-        session,
-        outbox,
-        case=case,
-        kind=kind,
-        role=role,
-        recipient=to,
-        sent=True,
-        message_id=identifier,
-        **details,
-    )
+
+    def record(recipient: str | None, *, reason: str | None, **extra: Any) -> None:
+        append_event(
+            session,
+            case=case,
+            type=EventType.notification_sent,
+            actor=Actor.system(f"job:{outbox.id}").label,
+            payload={
+                "outbox_id": outbox.id,
+                "kind": kind,
+                "recipient_role": role.value,
+                "recipient": recipient,
+                "sent": reason is None,
+                "reason": None if reason is None else f"not sent: {reason}",
+                **extra,
+                **details,
+            },
+        )
+
+    if not messages:
+        record(contact, reason=unsent)
+        return
+    config = current_app.config
+    for message in messages:
+        if not mail_enabled(config):
+            record(message.to, reason=NO_MAIL_SERVER, **message.details)
+            continue
+        identifier = message_id(config, message.key)
+        send_mail(
+            to=message.to,
+            subject=message.subject,
+            text=render_template(message.template, **message.context),
+            config=config,
+            message_id=identifier,
+        )
+        record(message.to, reason=None, message_id=identifier, **message.details)
 
 
 def _reports_to_tell(session: Session, case: Case) -> list[Report]:
@@ -148,48 +144,38 @@ def notify_reporter(
 ) -> None:
     """Acknowledge a report, or tell the case's reporters what has become of it."""
     case = session.get(Case, case_id)
-    if already_notified(session, case=case, outbox=outbox):
-        return
-    role = AppellantKind.reporter
     if report_id is not None:
         reports = [session.get(Report, report_id)]
     else:
         reports = _reports_to_tell(session, case)
         kind = "information_request" if transition == INFORMATION_REQUEST else "outcome"
     question = _transition_note(session, event_id) if kind == "information_request" else None
-    told = [r for r in reports if r.reporter_email]
-    if not told:
-        _record(
-            session,
-            outbox,
-            case=case,
-            kind=kind,
-            role=role,
-            recipient=None,
-            sent=False,
-            reason="not sent: no reporter contact known",
-        )
-        return
-    for report in told:
-        text = render_template(
-            f"notices/mail/reporter_{kind}.txt",
-            view=reporter_view(session, report=report),
-            link=status_link(report),
-            link_expires=utcnow() + link_lifetime(),
-            question=question,
-        )
-        _deliver(
-            session,
-            outbox,
-            case=case,
-            kind=kind,
-            role=role,
+    messages = [
+        Message(
             to=report.reporter_email,
             subject=f"Your report {case.reference}",
-            text=text,
+            template=f"notices/mail/reporter_{kind}.txt",
+            context={
+                "view": reporter_view(session, report=report),
+                "link": status_link(report),
+                "link_expires": utcnow() + link_lifetime(),
+                "question": question,
+            },
             key=f"{outbox.id}.{report.id}",
-            report_id=report.id,
+            details={"report_id": report.id},
         )
+        for report in reports
+        if report.reporter_email
+    ]
+    send_or_record(
+        session,
+        outbox,
+        case=case,
+        kind=kind,
+        role=AppellantKind.reporter,
+        messages=messages,
+        unsent="no reporter contact known",
+    )
 
 
 @job("notify_affected_user", queue="notify")
@@ -203,47 +189,38 @@ def notify_affected_user(
 ) -> None:
     """Send the affected user the decision: its statement of reasons and how to appeal."""
     case = session.get(Case, case_id)
-    if already_notified(session, case=case, outbox=outbox):
-        return
-    role = AppellantKind.affected_user
     contact = session.get(Subject, case.subject_id).contact_email
     notice = decision_notice(session, case=case, event_id=event_id)
     kind = "appeal_outcome" if notice and notice.appeal_outcome else "decision_notice"
-    if not contact or notice is None:
-        reason = "no contact known for the affected user" if not contact else "no decision yet"
-        _record(
-            session,
-            outbox,
-            case=case,
-            kind=kind,
-            role=role,
-            recipient=contact,
-            sent=False,
-            reason=f"not sent: {reason}",
-            transition=transition,
+    messages: list[Message] = []
+    if contact and notice is not None:
+        subject = (
+            f"The outcome of your appeal ({case.reference})"
+            if kind == "appeal_outcome"
+            else f"A decision about your account ({case.reference})"
         )
-        return
-    text = render_template(
-        "notices/mail/affected_user_decision.txt",
-        reference=case.reference,
-        notice=notice,
-        link=affected_user_link(case),
-        link_expires=utcnow() + link_lifetime(),
-    )
-    subject = (
-        f"The outcome of your appeal ({case.reference})"
-        if kind == "appeal_outcome"
-        else f"A decision about your account ({case.reference})"
-    )
-    _deliver(
+        messages.append(
+            Message(
+                to=contact,
+                subject=subject,
+                template="notices/mail/affected_user_decision.txt",
+                context={
+                    "reference": case.reference,
+                    "notice": notice,
+                    "link": affected_user_link(case),
+                    "link_expires": utcnow() + link_lifetime(),
+                },
+                key=str(outbox.id),
+            )
+        )
+    send_or_record(
         session,
         outbox,
         case=case,
         kind=kind,
-        role=role,
-        to=contact,
-        subject=subject,
-        text=text,
-        key=str(outbox.id),
+        role=AppellantKind.affected_user,
+        messages=messages,
+        unsent="no decision yet" if contact else "no contact known for the affected user",
+        contact=contact,
         transition=transition,
     )
