@@ -2,15 +2,15 @@
 and public notices of misuse (DSA Art. 16).
 
 Each body is validated here, every problem reported at once by field path
-(`items[3].subject.type`), then handed to `cases.intake.receive` (a batch's valid items to
-`receive_all`, together), which stores the exact text it was sent with its SHA-256. A batch item's
-payload is its own exact text within the batch body, so each detection keeps a verbatim record
-and hash of its own. The view commits once."""
+(`items[3].subject.type`), then handed to the intake service: a detection to `cases.intake.receive`
+(a batch's valid items to `receive_all`, together), a notice to `submit_public_report`, as the web
+form's are. Each stores the exact text it was sent with its SHA-256. A batch item's payload is its
+own exact text within the batch body, so each detection keeps a verbatim record and hash of its
+own. The view commits once."""
 
 import json
 import re
 from datetime import UTC, datetime
-from hashlib import sha256
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -21,12 +21,13 @@ from cases.api import api_key_required, bp
 from cases.api.idempotency import respond_once
 from cases.core.db import get_session
 from cases.core.errors import ApiError
-from cases.core.extensions import limiter
+from cases.core.extensions import limiter, public_limit
 from cases.core.web import body_limit
 from cases.enums import ApiScope, ReportSource, SubjectKind
 from cases.intake.moderation import ModerationFormatError, parse_moderation
-from cases.intake.public_reports import PORTAL
+from cases.intake.public_reports import PublicReport, submit_public_report
 from cases.intake.service import (
+    SUBJECT_ID_MAX,
     IntakeError,
     IntakeItem,
     IntakeOutcome,
@@ -42,7 +43,6 @@ from cases.portal.links import status_link
 from cases.trail.canonical import utc_timestamp
 
 BATCH_MAX_ITEMS = 500
-SUBJECT_ID_MAX = 200  # Subject.external_id
 LOCATION_MAX = 2000  # Report.location
 EXPLANATION_MAX = 20_000
 SUBJECT_KINDS = frozenset(SubjectKind)
@@ -348,17 +348,11 @@ def post_detection_batch():
 
 # --- public notices ------------------------------------------------------------------------------
 
-
-def located_subject(location: str) -> SubjectRef:
-    """The subject of a notice that names only where it happened: the content at `location`
-    (the web form's scheme, so both channels group on one subject)."""
-    external_id = location
-    if len(external_id) > SUBJECT_ID_MAX:
-        external_id = "sha256:" + sha256(external_id.encode()).hexdigest()
-    return SubjectRef(kind=SubjectKind.content, external_id=external_id, display=location[:200])
+# The JSON names of PublicReport's fields where they differ.
+_REPORT_PATHS = {"url": "location"}
 
 
-def notice_item(body: Any, text: str) -> IntakeItem:
+def public_report(body: Any) -> PublicReport:
     """Validate a public notice of misuse (DSA Art. 16); 422 naming every field at fault."""
     if not isinstance(body, dict):
         raise invalid({"body": "expected a JSON object"})
@@ -369,46 +363,47 @@ def notice_item(body: Any, text: str) -> IntakeItem:
             definitions().policy.clause(category)
         except KeyError:
             errors["category"] = "not a category of the usage policy (the /report form lists them)"
-    location = _text(errors, body.get("location"), "location", max_length=LOCATION_MAX)
+    # A missing location is the service's to refuse (PublicReport.problems), as for the form.
+    location = _text(
+        errors, body.get("location"), "location", max_length=LOCATION_MAX, required=False
+    )
     explanation = _text(errors, body.get("explanation"), "explanation", max_length=EXPLANATION_MAX)
     reporter_name = _text(
         errors, body.get("reporter_name"), "reporter_name", max_length=200, required=False
     )
     reporter_email = _email(errors, body.get("reporter_email"), "reporter_email")
-    if body.get("good_faith") is not True:
-        errors["good_faith"] = (
-            "must be true: you confirm the notice is accurate and complete and made in good faith"
-        )
     subject = _subject(errors, body.get("subject"), "subject", required=False)
-    if errors:
-        raise invalid(errors)
-    return IntakeItem(
-        source=ReportSource.user_report,
-        subject=subject or located_subject(location),
-        raw_payload=text,
-        clause_id=category,
-        location=location,
-        explanation=explanation,
+    report = PublicReport(
+        category=category or "",
+        explanation=explanation or "",
+        url=location,
         reporter_name=reporter_name,
         reporter_email=reporter_email,
-        good_faith=True,
+        good_faith=body.get("good_faith") is True,
+        named_subject=subject,
     )
-
-
-def _public_limit() -> str:
-    return current_app.config["RATELIMIT_PUBLIC"]
+    for problem in report.problems():
+        errors.setdefault(_REPORT_PATHS.get(problem.field, problem.field), str(problem))
+    if errors:
+        raise invalid(errors)
+    return report
 
 
 @bp.post("/reports")
-@limiter.limit(_public_limit)
+@limiter.limit(public_limit)
 def post_report():
     _, text, body = json_body()
-    item = notice_item(body, text)
+    report = public_report(body)
     session = get_session()
     try:
-        outcome = receive(session, item=item, actor=PORTAL)
+        outcome = submit_public_report(
+            session,
+            report=report,
+            raw_payload=text,
+            max_attachment_bytes=int(current_app.config["REPORT_ATTACHMENT_MAX_BYTES"]),
+        )
     except IntakeError as exc:
-        raise invalid({exc.field: str(exc)}) from None
+        raise invalid({_REPORT_PATHS.get(exc.field, exc.field): str(exc)}) from None
     session.commit()
     return {
         "reference": outcome.reference,

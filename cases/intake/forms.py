@@ -15,10 +15,9 @@ from cases.evidence.uploads import (
     AttachmentRejected,
     inspect_attachment,
 )
-from cases.intake.public_reports import Notice
+from cases.intake.public_reports import PublicReport
+from cases.intake.service import contact_exempt
 from cases.lifecycle.deployed import definitions
-
-CHILD_SAFETY = "child_safety"
 
 
 def web_address(_form, field) -> None:
@@ -38,7 +37,7 @@ def category_choices() -> list[SelectChoice]:
     return choices
 
 
-class NoticeForm(FlaskForm):
+class PublicReportForm(FlaskForm):
     category = SelectField(
         "What is it about?",
         validators=[DataRequired("Choose what the report is about.")],
@@ -56,10 +55,11 @@ class NoticeForm(FlaskForm):
         "Your email address",
         validators=[Optional(), Length(max=320), Email("Give a valid email address.")],
     )
+    # Required, but checked with the rest of the notice by PublicReport.problems.
     good_faith = BooleanField(
         "I believe in good faith that the information and allegations in this report are "
         "accurate and complete.",
-        validators=[DataRequired("Confirm the good-faith statement to send the report.")],
+        render_kw={"required": True},
     )
     attachments = MultipleFileField("Attachments (optional)")
     # The honeypot: hidden from people (and from screen readers); naive bots fill every field.
@@ -93,10 +93,10 @@ class NoticeForm(FlaskForm):
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
-        if not (self.url.data or self.content_id.data or self.account_id.data):
-            self.url.errors.append(
-                "Say where it happened: a web address, a content id or an account id."
-            )
+        for problem in self.public_report().problems():
+            field = getattr(self, problem.field)
+            if not field.errors:
+                field.errors.append(str(problem))
             valid = False
         if self.category.data and not self.category.errors and not self._contact_exempt():
             for field, message in (
@@ -109,16 +109,15 @@ class NoticeForm(FlaskForm):
         return valid
 
     def _contact_exempt(self) -> bool:
-        # DSA Art. 16(2)(c): a notice of child sexual abuse needs no name or email.
-        return definitions().policy.clause(self.category.data).workflow == CHILD_SAFETY
+        return contact_exempt(definitions().policy.clause(self.category.data))
 
-    def notice(self) -> Notice:
+    def public_report(self) -> PublicReport:
         def text(field) -> str | None:
             return (field.data or "").strip() or None
 
-        return Notice(
+        return PublicReport(
             category=self.category.data,
-            explanation=self.explanation.data.strip(),
+            explanation=(self.explanation.data or "").strip(),
             url=text(self.url),
             content_id=text(self.content_id),
             account_id=text(self.account_id),

@@ -1,11 +1,11 @@
-"""Notices of misuse from the public (DSA Art. 16): the web form's and the JSON API's, recorded on
-their case with each attachment as evidence."""
+"""Notices of misuse from the public (DSA Art. 16), from the web form and the JSON API alike:
+checked, recorded on their case, with each attachment as evidence."""
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from hashlib import sha256
 
 from sqlmodel import Session
 
@@ -16,85 +16,121 @@ from cases.enums import (
 )
 from cases.evidence.blobs import blob_store
 from cases.evidence.uploads import Attachment
-from cases.intake.service import IntakeError, IntakeItem, IntakeOutcome, SubjectRef, receive
+from cases.intake.service import (
+    SUBJECT_ID_MAX,
+    IntakeError,
+    IntakeItem,
+    IntakeOutcome,
+    SubjectRef,
+    receive,
+)
 from cases.lifecycle.actors import Actor
 from cases.trail.blobs import store_blob
 from cases.trail.store import NewEvent, append_events
 
-PORTAL = Actor.system("public_report")  # the label the JSON API's notices carry too
-
-
-# Subject ids are at most 200 characters; a longer URL is identified by its hash instead.
-MAX_SUBJECT_ID = 200
+PORTAL = Actor.system("public_report")
 
 
 @dataclass(frozen=True)
-class Notice:
+class PublicReport:
     """A notice of misuse as the public gives it (DSA Art. 16 elements)."""
 
     category: str
     explanation: str
-    url: str | None = None
+    url: str | None = None  # where it happened (the JSON API's `location`)
     content_id: str | None = None
     account_id: str | None = None
     reporter_name: str | None = None
     reporter_email: str | None = None
     good_faith: bool = False
+    named_subject: SubjectRef | None = None  # the JSON API's `subject`, when the sender names it
 
     def subject(self) -> SubjectRef:
-        """The account when one is named, else the content (by its id, else its URL)."""
+        """The subject named, else the account, else the content (by its id, else its URL)."""
+        if self.named_subject:
+            return self.named_subject
         if self.account_id:
             return SubjectRef(kind=SubjectKind.account, external_id=self.account_id)
         external_id = self.content_id or self.url or ""
-        if len(external_id) > MAX_SUBJECT_ID:
-            # The same scheme as the JSON API's notices, so both channels group on one subject.
-            external_id = "sha256:" + hashlib.sha256(external_id.encode()).hexdigest()
+        if len(external_id) > SUBJECT_ID_MAX:
+            # Too long to be a subject's id (a long URL): identified by its hash instead.
+            external_id = "sha256:" + sha256(external_id.encode()).hexdigest()
         return SubjectRef(
             kind=SubjectKind.content, external_id=external_id, display=self.url and self.url[:200]
         )
 
+    def problems(self) -> list[IntakeError]:
+        """What keeps the notice from being taken in, each error naming its field."""
+        problems = []
+        if not (self.url or self.content_id or self.account_id):
+            problems.append(
+                IntakeError(
+                    "Say where it happened: a web address, or the id of the content or account.",
+                    field="url",
+                )
+            )
+        if not self.good_faith:
+            problems.append(
+                IntakeError(
+                    "Confirm the good-faith statement to send the report.", field="good_faith"
+                )
+            )
+        return problems
 
-def submit_notice(
+
+def submit_public_report(
     session: Session,
     *,
-    notice: Notice,
+    report: PublicReport,
     attachments: Sequence[Attachment] = (),
     max_attachment_bytes: int,
     raw_payload: str | None = None,
     now: datetime | None = None,
 ) -> IntakeOutcome:
     """Record a notice from the public on its case, with each attachment as evidence."""
-    if not (notice.url or notice.content_id or notice.account_id):
-        raise IntakeError(
-            "say where it happened: a URL, a content id or an account id", field="url"
-        )
-    if not notice.good_faith:
-        raise IntakeError("the good-faith statement is required", field="good_faith")
-    if raw_payload is None:
-        raw_payload = json.dumps(
-            {
-                **asdict(notice),
-                "attachments": [
-                    {"filename": a.filename, "media_type": a.media_type, "size": a.size}
-                    for a in attachments
-                ],
-            },
-            sort_keys=True,
-            ensure_ascii=False,
-        )
+    if problems := report.problems():
+        raise problems[0]  # the channels show them all, beside their own checks, before this
     item = IntakeItem(
         source=ReportSource.user_report,
-        subject=notice.subject(),
-        raw_payload=raw_payload,
-        clause_id=notice.category,
-        location=notice.url,
-        explanation=notice.explanation,
-        reporter_name=notice.reporter_name,
-        reporter_email=notice.reporter_email,
-        good_faith=notice.good_faith,
-        content_ref=notice.content_id,
+        subject=report.subject(),
+        # Evidence: a sender's own text is kept verbatim; the form sends none, so it is rendered.
+        raw_payload=_rendering(report, attachments) if raw_payload is None else raw_payload,
+        clause_id=report.category,
+        location=report.url,
+        explanation=report.explanation,
+        reporter_name=report.reporter_name,
+        reporter_email=report.reporter_email,
+        good_faith=report.good_faith,
+        content_ref=report.content_id,
     )
     outcome = receive(session, item=item, actor=PORTAL, now=now)
+    attach_evidence(
+        session, outcome=outcome, attachments=attachments, max_bytes=max_attachment_bytes, now=now
+    )
+    return outcome
+
+
+def _rendering(report: PublicReport, attachments: Sequence[Attachment]) -> str:
+    """The notice and its attachments' names, types and sizes as JSON."""
+    elements = asdict(report)
+    if report.named_subject is None:
+        # The web form names none: leaving the key out keeps its records in the shape they had.
+        del elements["named_subject"]
+    elements["attachments"] = [
+        {"filename": a.filename, "media_type": a.media_type, "size": a.size} for a in attachments
+    ]
+    return json.dumps(elements, sort_keys=True, ensure_ascii=False)
+
+
+def attach_evidence(
+    session: Session,
+    *,
+    outcome: IntakeOutcome,
+    attachments: Sequence[Attachment],
+    max_bytes: int,
+    now: datetime | None = None,
+) -> None:
+    """Store each attachment and add it to the report's case as an `evidence_added` event."""
     store = blob_store()
     evidence = []
     for attachment in attachments:
@@ -105,7 +141,7 @@ def submit_notice(
             stream=attachment.stream,
             media_type=attachment.media_type,
             restricted=outcome.case.restricted,
-            max_size=max_attachment_bytes,
+            max_size=max_bytes,
         )
         evidence.append(
             NewEvent(
@@ -124,4 +160,3 @@ def submit_notice(
             )
         )
     append_events(session, evidence, at=now)
-    return outcome

@@ -46,6 +46,9 @@ class IntakeError(ValueError):
         self.field = field
 
 
+SUBJECT_ID_MAX = 200  # Subject.external_id
+
+
 @dataclass(frozen=True)
 class SubjectRef:
     kind: str
@@ -309,6 +312,37 @@ def receive_all(
     if not items:
         return []
     now = now or utcnow()
+    batch = _plan_and_lock(session, items=items)
+    folded = _fold(batch, now=now)
+    reports = _write_rows(session, batch=batch, folded=folded, now=now)
+    return _record(session, batch=batch, folded=folded, reports=reports, actor=actor, now=now)
+
+
+@dataclass
+class _Batch:
+    """The items routed, and what intake read of the rows they land on, locked."""
+
+    items: Sequence[IntakeItem]
+    routes: list[tuple[Clause, int]]  # each item's clause and severity
+    keys: list[tuple[int, str]]  # each item's case: (subject id, workflow)
+    reporter_keys: list[str]
+    workflows: dict[str, Workflow]
+    # By case key; the fold adds the cases it opens, and both change as it goes.
+    cases: dict[tuple[int, str], _CaseRow]
+    tallies: dict[tuple[int, str], _Tally]
+    enforced: dict[int, set[int]]  # by subject id
+
+
+@dataclass(frozen=True)
+class _Folded:
+    """The cases to open (with the columns set once) and each item's score as it left its case."""
+
+    new_cases: dict[tuple[int, str], dict[str, Any]]
+    scores: list[tuple[int, str]]
+
+
+def _plan_and_lock(session: Session, *, items: Sequence[IntakeItem]) -> _Batch:
+    """Route the items, lock their subjects and open cases, read prior enforcement and reporters."""
     session.flush()  # pending ORM changes first: the statements below read and write around them
     routes = [route(item) for item in items]
     workflows = {clause.workflow: definitions().current(clause.workflow) for clause, _ in routes}
@@ -331,18 +365,34 @@ def receive_all(
         )
         for key, case in cases.items()
     }
-    # Each item in turn, as if alone: the case it lands on, and the score it leaves.
+    return _Batch(
+        items=items,
+        routes=routes,
+        keys=keys,
+        reporter_keys=reporter_keys,
+        workflows=workflows,
+        cases=cases,
+        tallies=tallies,
+        enforced=enforced,
+    )
+
+
+def _fold(batch: _Batch, *, now: datetime) -> _Folded:
+    """Each item in turn, as if alone, onto its case row (opened here when there is none)."""
     new_cases: dict[tuple[int, str], dict[str, Any]] = {}
     scores: list[tuple[int, str]] = []
-    for item, (clause, severity), key, rkey in zip(items, routes, keys, reporter_keys, strict=True):
-        workflow = workflows[clause.workflow]
+    cases, tallies = batch.cases, batch.tallies
+    for item, (clause, severity), key, rkey in zip(
+        batch.items, batch.routes, batch.keys, batch.reporter_keys, strict=True
+    ):
+        workflow = batch.workflows[clause.workflow]
         case = cases.get(key)
         if case is None:
             case, new_cases[key] = _new_case(
                 subject_id=key[0], workflow=workflow, clause=clause, severity=severity, now=now
             )
             cases[key] = case
-            tallies[key] = _Tally(count=0, seen=set(), prior_enforced=len(enforced[key[0]]))
+            tallies[key] = _Tally(count=0, seen=set(), prior_enforced=len(batch.enforced[key[0]]))
         tally = tallies[key]
         if rkey not in tally.seen:
             tally.seen.add(rkey)
@@ -354,9 +404,17 @@ def receive_all(
         if key in new_cases and case.report_count == 1:
             sla.enter_state(case, workflow, previous=None, now=now)
         scores.append((case.priority, case.priority_band))
+    return _Folded(new_cases=new_cases, scores=scores)
+
+
+def _write_rows(
+    session: Session, *, batch: _Batch, folded: _Folded, now: datetime
+) -> list[tuple[int, dict[str, Any]]]:
+    """Write the cases and reports, a statement a table; each item's report id and row."""
+    cases, new_cases = batch.cases, folded.new_cases
     if new_cases:
         for name in {case["workflow_name"] for case in new_cases.values()}:
-            register_definition(session, workflows[name])
+            register_definition(session, batch.workflows[name])
         for key, id in zip(new_cases, reserve_ids(session, _CASES, len(new_cases)), strict=True):
             # The reference carries the database id, so it is unique without a counter table.
             cases[key].id, cases[key].reference = id, f"DK-{now.year}-{id:06d}"
@@ -368,27 +426,39 @@ def receive_all(
                 for key, fixed in new_cases.items()
             ],
         )
-    opened_keys = set(new_cases)
-    if updated := [case for key, case in cases.items() if key not in opened_keys]:
+    if updated := [case for key, case in cases.items() if key not in new_cases]:
         session.execute(_UPDATE_CASES, [{"case_id": case.id, **_values(case)} for case in updated])
         for case in updated:
             expire_cached(session, Case, case.id)  # an ORM copy loaded earlier is out of date
-    reports = [
+    rows = [
         _report_row(item, clause, case_id=cases[key].id, reporter_key=rkey, now=now)
-        for item, (clause, _), key, rkey in zip(items, routes, keys, reporter_keys, strict=True)
+        for item, (clause, _), key, rkey in zip(
+            batch.items, batch.routes, batch.keys, batch.reporter_keys, strict=True
+        )
     ]
-    report_ids = reserve_ids(session, _REPORTS, len(reports))
-    session.execute(
-        _INSERT_REPORTS, [{"id": id, **row} for id, row in zip(report_ids, reports, strict=True)]
-    )
+    reports = list(zip(reserve_ids(session, _REPORTS, len(rows)), rows, strict=True))
+    session.execute(_INSERT_REPORTS, [{"id": id, **row} for id, row in reports])
+    return reports
+
+
+def _record(
+    session: Session,
+    *,
+    batch: _Batch,
+    folded: _Folded,
+    reports: list[tuple[int, dict[str, Any]]],
+    actor: Actor,
+    now: datetime,
+) -> list[IntakeOutcome]:
+    """Each report's trail event and reporter acknowledgement; what became of each item."""
     events: list[NewEvent] = []
     outcomes: list[IntakeOutcome] = []
     seen_keys: set[tuple[int, str]] = set()
-    for item, (clause, _), key, report, report_id, (score, band) in zip(
-        items, routes, keys, reports, report_ids, scores, strict=True
+    for item, (clause, _), key, (report_id, report), (score, band) in zip(
+        batch.items, batch.routes, batch.keys, reports, folded.scores, strict=True
     ):
-        case = cases[key]
-        opened = key in new_cases and key not in seen_keys
+        case = batch.cases[key]
+        opened = key in folded.new_cases and key not in seen_keys
         seen_keys.add(key)
         events.append(
             NewEvent(
@@ -461,9 +531,14 @@ def _score(case: _CaseRow, tally: _Tally, *, item: IntakeItem, now: datetime) ->
     case.priority_band = result.band
 
 
-def _lacks_notice_contact(item: IntakeItem, clause: Clause) -> bool:
+def contact_exempt(clause: Clause) -> bool:
+    """Whether a notice under `clause` is complete without the sender's name and email."""
     # DSA Art. 16(2)(c): name and email are part of a notice, except for child sexual abuse.
-    if item.source != ReportSource.user_report or clause.workflow == "child_safety":
+    return clause.workflow == "child_safety"
+
+
+def _lacks_notice_contact(item: IntakeItem, clause: Clause) -> bool:
+    if item.source != ReportSource.user_report or contact_exempt(clause):
         return False
     return not (item.reporter_name and item.reporter_email)
 

@@ -24,8 +24,8 @@ from cases.evidence.uploads import (
     ACCEPTED_TYPES,
     human_size,
 )
-from cases.intake.forms import NoticeForm
-from cases.intake.public_reports import submit_notice
+from cases.intake.forms import PublicReportForm
+from cases.intake.public_reports import submit_public_report
 from cases.intake.service import IntakeError
 from cases.models import Case, Report
 from cases.portal.links import (
@@ -56,7 +56,7 @@ def report_body_limit(config: Config) -> int:
     )
 
 
-def _render_form(form: NoticeForm, status: int):
+def _render_form(form: PublicReportForm, status: int):
     config = current_app.config
     return render_template(
         "intake/report.html",
@@ -72,7 +72,7 @@ def _render_form(form: NoticeForm, status: int):
 @body_limit(report_body_limit)
 @limiter.limit(public_limit, methods=["POST"])
 def report():
-    form = NoticeForm()
+    form = PublicReportForm()
     if form.is_submitted() and form.homepage.data:
         browser_session.pop(RECEIPT, None)
         return redirect(url_for(".received"))
@@ -80,9 +80,9 @@ def report():
         return _render_form(form, 400 if form.errors else 200)
     session = get_session()
     try:
-        outcome = submit_notice(
+        outcome = submit_public_report(
             session,
-            notice=form.notice(),
+            report=form.public_report(),
             attachments=form.inspected,
             max_attachment_bytes=int(current_app.config["REPORT_ATTACHMENT_MAX_BYTES"]),
         )

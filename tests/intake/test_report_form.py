@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from cases.intake.public_reports import Notice, submit_notice
+from cases.intake.public_reports import PublicReport, submit_public_report
 from cases.models import Case, Outbox, Report, Subject
 from cases.trail.models import Blob
-from tests.helpers import events, fresh, post_report, written
+from tests.helpers import event_payloads, fresh, post_report, written
 from tests.mailbox import link_in
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
@@ -58,7 +58,7 @@ def test_a_report_opens_a_case_and_the_reporter_gets_a_reference_and_link(client
     assert (report.reporter_name, report.reporter_email) == ("Ada Reporter", "ada@example.org")
     assert report.location == "https://social.example/posts/991"
     assert report.good_faith and not report.lacks_notice_contact
-    ((_, intake),) = events(session, case.id, "intake")
+    ((_, intake),) = event_payloads(session, case.id, "intake")
     assert intake["subject"] == {"kind": "account", "id": "acct-4471"}
     assert intake["notice"]["explanation"].startswith("This account posted")
 
@@ -83,7 +83,7 @@ def test_a_report_opens_a_case_and_the_reporter_gets_a_reference_and_link(client
     assert "received" in status.get_data(as_text=True)
     assert client.get(link).status_code == 200
 
-    ((_, sent),) = events(session, case.id, "notification_sent")
+    ((_, sent),) = event_payloads(session, case.id, "notification_sent")
     assert sent == {
         "outbox_id": outbox.id,
         "kind": "acknowledgement",
@@ -135,7 +135,7 @@ def test_a_child_safety_report_needs_no_name_or_email(client, session, inbox):
     # Name and email are not elements of a notice of child sexual abuse (DSA Art. 16(2)(c)), so
     # this notice is complete; the trail records that it came without them.
     assert report.lacks_notice_contact is False
-    ((_, intake),) = events(session, case.id, "intake")
+    ((_, intake),) = event_payloads(session, case.id, "intake")
     assert intake["notice"]["reporter_email"] is None
     assert intake["notice"]["lacks_notice_contact"] is False
     # No address, so no acknowledgement: the confirmation page is the only place for the link.
@@ -158,7 +158,7 @@ def test_attachments_are_hashed_into_the_blob_store_with_evidence_events(app, cl
     )
     assert response.status_code == 302
     report, case = only_report(session)
-    added = events(session, case.id, "evidence_added")
+    added = event_payloads(session, case.id, "evidence_added")
     assert [p["filename"] for _, p in added] == ["screenshot.png", "letter.pdf", "transcript.txt"]
     for (header, payload), (content, media_type) in zip(
         added,
@@ -253,13 +253,13 @@ def test_a_post_without_the_csrf_token_is_refused(client, session, inbox):
 
 
 def test_the_service_accepts_a_notice_without_contact_and_marks_it(session):
-    notice = Notice(
+    notice = PublicReport(
         category="protect.threats",
         explanation="Threats.",
         content_id="msg-77",
         good_faith=True,
     )
-    outcome = submit_notice(session, notice=notice, max_attachment_bytes=1024)
+    outcome = submit_public_report(session, report=notice, max_attachment_bytes=1024)
     # DSA Art. 16(2)(c): outside child sexual abuse, a notice lacking them is still taken in.
     assert outcome.report.lacks_notice_contact is True
     assert (outcome.case.subject_id, outcome.report.content_ref) == (

@@ -4,11 +4,13 @@ import json
 from urllib.parse import urlsplit
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import select
 
 from cases.enums import AppellantKind, ReportSource
+from cases.intake.public_reports import PublicReport
 from cases.models import Case, Report, Subject
 from cases.portal.links import read_status_token
+from tests.helpers import count, fresh, post_report, written
 
 URL = "/api/v1/reports"
 
@@ -29,10 +31,6 @@ def notice(**overrides) -> dict:
 def send(client, body, **kwargs):
     text = body if isinstance(body, str) else json.dumps(body)
     return client.post(URL, data=text, content_type="application/json", **kwargs)
-
-
-def count(session, model) -> int:
-    return session.exec(select(func.count()).select_from(model)).one()
 
 
 def test_a_notice_gets_a_reference_and_a_private_status_link(app, client, session):
@@ -136,3 +134,46 @@ def test_notices_are_rate_limited_per_client(client, session):
     limited = send(client, notice(), environ_base=first_client)
     assert limited.get_json()["error"]["code"] == "too_many_requests"
     assert count(session, Report) == 3
+
+
+def test_the_form_and_the_api_take_a_notice_in_through_one_service(client, session):
+    location = "https://social.example/posts/" + "9" * 300  # long: identified by its hash
+    text = json.dumps(notice(location=location), indent=1)
+
+    assert post_report(client, url=location, account_id="").status_code == 302
+    assert send(client, text).status_code == 201
+
+    fresh(session)
+    subject = session.exec(select(Subject)).one()
+    assert (subject.kind, subject.external_id[:7], subject.display) == (
+        "content",
+        "sha256:",
+        location[:200],
+    )
+    case = session.exec(select(Case)).one()
+    assert (case.subject_id, case.report_count, case.policy_clause) == (
+        subject.id,
+        2,
+        "protect.threats",
+    )
+    form, api = session.exec(select(Report).order_by(Report.id)).all()
+    assert form.policy_clause == api.policy_clause == "protect.threats"
+    assert form.location == api.location == location
+    # Each keeps its own record: the API the body it was sent, the form its rendering.
+    assert api.raw_payload == text
+    assert json.loads(form.raw_payload)["url"] == location
+
+
+def test_a_notice_without_a_location_is_refused_by_both_in_the_service_words(client, session):
+    (missing,) = PublicReport(
+        category="protect.threats", explanation="Threats.", good_faith=True
+    ).problems()
+
+    form = post_report(client, url="", account_id="")
+    api = send(client, notice(location=None))
+
+    assert missing.field == "url"
+    assert (form.status_code, api.status_code) == (400, 422)
+    assert f'<p class="error" id="url-error">{missing}</p>' in form.get_data(as_text=True)
+    assert api.get_json()["error"]["fields"] == {"location": str(missing)}
+    assert written(session) == (0, 0, 0)

@@ -10,7 +10,7 @@ from itsdangerous import URLSafeTimedSerializer
 
 from cases.core.sqltypes import utcnow
 from cases.enums import AppealOutcome, AppellantKind, EventType, Restriction
-from cases.intake.public_reports import Notice, submit_notice
+from cases.intake.public_reports import PublicReport, submit_public_report
 from cases.lifecycle.deployed import definitions
 from cases.models import Appeal, Case, Decision
 from cases.portal.links import (
@@ -29,7 +29,7 @@ from tests.factories import make_case
 FACTS = "On 3 May the account sent repeated threats of violence to another user."
 
 
-def notice(**changes) -> Notice:
+def notice(**changes) -> PublicReport:
     fields = {
         "category": "protect.threats",
         "explanation": "Threats in direct messages.",
@@ -38,7 +38,7 @@ def notice(**changes) -> Notice:
         "reporter_email": "reporter@example.org",
         "good_faith": True,
     }
-    return Notice(**{**fields, **changes})
+    return PublicReport(**{**fields, **changes})
 
 
 def decide(session, case: Case, restriction: str = Restriction.temporary_suspension) -> Decision:
@@ -62,7 +62,7 @@ def decide(session, case: Case, restriction: str = Restriction.temporary_suspens
 @pytest.fixture
 def reported(app, session):
     """A report opening a case, and the decision taken on it."""
-    outcome = submit_notice(session, notice=notice(), max_attachment_bytes=1024)
+    outcome = submit_public_report(session, report=notice(), max_attachment_bytes=1024)
     decision = decide(session, outcome.case)
     outcome.case.state, outcome.case.stage = "enforced", "enforcement"
     session.commit()
@@ -111,7 +111,7 @@ def test_the_affected_user_sees_the_statement_of_reasons_and_how_to_appeal(app, 
 
 
 def test_a_case_without_a_decision_says_so_to_the_affected_user(app, client, session):
-    outcome = submit_notice(session, notice=notice(), max_attachment_bytes=1024)
+    outcome = submit_public_report(session, report=notice(), max_attachment_bytes=1024)
     session.commit()
     with app.app_context():
         page = client.get(affected_user_link(outcome.case)).get_data(as_text=True)
