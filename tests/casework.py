@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-from sqlmodel import select
 
 from cases.decisions.service import decide_case
 from cases.enums import EventType, ReportSource
@@ -18,7 +17,6 @@ from cases.lifecycle.transitions import transition_case
 from cases.models import Case, User
 from cases.review.claims import claim_case, reassign_case, release_case
 from cases.trail.blobs import store_blob
-from cases.trail.models import CaseEvent
 from cases.trail.store import append_event
 from tests.factories import make_user
 from tests.helpers import login
@@ -54,8 +52,10 @@ def moderation(category: str = "harassment", score: float = 0.93) -> dict:
     }
 
 
-def detection(category: str = "harassment", *, subject: str = "acct-1") -> IntakeItem:
-    body = moderation(category)
+def detection(
+    category: str = "harassment", *, score: float = 0.93, subject: str = "acct-1"
+) -> IntakeItem:
+    body = moderation(category, score)
     return IntakeItem(
         source=ReportSource.classifier,
         subject=SubjectRef("account", subject),
@@ -63,20 +63,6 @@ def detection(category: str = "harassment", *, subject: str = "acct-1") -> Intak
         moderation=parse_moderation(body),
         source_name="moderation-pipeline",
     )
-
-
-def events(session, case, type: str | None = None) -> list[CaseEvent]:
-    """The case's events as committed now (ends the session's read transaction first)."""
-    session.rollback()
-    query = select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)
-    return [e for e in session.exec(query) if type is None or e.type == type]
-
-
-def reloaded(session, row):
-    """The row as committed now (a SQLite read transaction keeps its first snapshot)."""
-    session.rollback()
-    session.refresh(row)
-    return row
 
 
 @pytest.fixture

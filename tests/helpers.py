@@ -6,7 +6,7 @@ import json
 import re
 
 from flask.testing import FlaskClient
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from cases.models import Case, Report
 from cases.trail.models import CaseEvent, EventPayload
@@ -73,7 +73,7 @@ def written(session: Session) -> tuple[int, int, int]:
     return tuple(len(session.exec(select(model)).all()) for model in (Report, Case, CaseEvent))
 
 
-def events(session: Session, case_id: int, type: str) -> list[tuple[dict, dict]]:
+def event_payloads(session: Session, case_id: int, type: str) -> list[tuple[dict, dict]]:
     """The case's events of `type` as (header, payload), oldest first."""
     rows = session.exec(
         select(CaseEvent, EventPayload)
@@ -82,3 +82,22 @@ def events(session: Session, case_id: int, type: str) -> list[tuple[dict, dict]]
         .order_by(CaseEvent.seq)
     ).all()
     return [(json.loads(event.header), json.loads(payload.payload)) for event, payload in rows]
+
+
+def events(session: Session, case: Case, type: str | None = None) -> list[CaseEvent]:
+    """The case's events as committed now (ends the session's read transaction first)."""
+    session.rollback()
+    query = select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)
+    return [e for e in session.exec(query) if type is None or e.type == type]
+
+
+def reloaded(session: Session, row):
+    """The row as committed now (a SQLite read transaction keeps its first snapshot)."""
+    session.rollback()
+    session.refresh(row)
+    return row
+
+
+def count(session: Session, model) -> int:
+    """How many rows of `model` exist."""
+    return session.exec(select(func.count()).select_from(model)).one()

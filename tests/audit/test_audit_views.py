@@ -8,8 +8,8 @@ from cases.enums import EventType
 from cases.trail.models import CaseEvent
 from cases.trail.store import append_event
 from cases.trail.verify import verify_bundle
-from tests.factories import make_case, make_user
-from tests.helpers import csrf_token, login
+from tests.factories import make_case
+from tests.helpers import csrf_token
 
 
 @pytest.fixture
@@ -23,24 +23,17 @@ def case(session):
     return case
 
 
-def sign_in(client, session, role):
-    user = make_user(session, role=role)
-    session.commit()
-    login(client, user.email)
-    return user
-
-
 @pytest.mark.parametrize(
     ("role", "status"),
     [("auditor", 200), ("admin", 200), ("lead", 200), ("reviewer", 403), ("child_safety", 403)],
 )
-def test_who_reaches_the_audit_page(client, session, role, status):
-    sign_in(client, session, role)
+def test_who_reaches_the_audit_page(client, session, role, status, signed_in):
+    signed_in(role)
     assert client.get("/audit/").status_code == status
 
 
-def test_verify_a_case_and_the_whole_trail(client, session, case):
-    sign_in(client, session, "auditor")
+def test_verify_a_case_and_the_whole_trail(client, session, case, signed_in):
+    signed_in("auditor")
     token = csrf_token(client, "/audit/")
     page = client.post(
         "/audit/verify", data={"verify-reference": case.reference, "verify-csrf_token": token}
@@ -53,8 +46,8 @@ def test_verify_a_case_and_the_whole_trail(client, session, case):
     )
 
 
-def test_unknown_case_is_an_error_next_to_the_field(client, session):
-    sign_in(client, session, "auditor")
+def test_unknown_case_is_an_error_next_to_the_field(client, session, signed_in):
+    signed_in("auditor")
     token = csrf_token(client, "/audit/")
     page = client.post(
         "/audit/verify", data={"verify-reference": "DK-2026-999999", "verify-csrf_token": token}
@@ -63,8 +56,10 @@ def test_unknown_case_is_an_error_next_to_the_field(client, session):
     assert 'id="verify-reference-error"' in page.get_data(as_text=True)
 
 
-def test_export_downloads_a_bundle_that_verifies_offline(client, session, case, tmp_path):
-    sign_in(client, session, "auditor")
+def test_export_downloads_a_bundle_that_verifies_offline(
+    client, session, case, tmp_path, signed_in
+):
+    signed_in("auditor")
     token = csrf_token(client, "/audit/")
     response = client.post(
         "/audit/export", data={"export-reference": case.reference, "export-csrf_token": token}
@@ -79,11 +74,11 @@ def test_export_downloads_a_bundle_that_verifies_offline(client, session, case, 
     assert types.count(EventType.exported) == 1
 
 
-def test_restricted_case_is_not_exportable_by_a_lead(client, session):
+def test_restricted_case_is_not_exportable_by_a_lead(client, session, signed_in):
     restricted = make_case(session, restricted=True)
     append_event(session, case=restricted, type=EventType.note, actor="system:test")
     session.commit()
-    sign_in(client, session, "lead")
+    signed_in("lead")
     token = csrf_token(client, "/audit/")
     response = client.post(
         "/audit/export", data={"export-reference": restricted.reference, "export-csrf_token": token}
@@ -92,8 +87,8 @@ def test_restricted_case_is_not_exportable_by_a_lead(client, session):
 
 
 @pytest.mark.parametrize("url", ["/audit/verify", "/audit/export"])
-def test_forms_reject_a_missing_csrf_token(client, session, case, url):
-    sign_in(client, session, "auditor")
+def test_forms_reject_a_missing_csrf_token(client, session, case, url, signed_in):
+    signed_in("auditor")
     assert (
         client.post(
             url, data={"verify-reference": case.reference, "export-reference": case.reference}

@@ -16,8 +16,9 @@ from cases.lifecycle.actors import Actor
 from cases.lifecycle.transitions import DecisionRequired, transition_case
 from cases.models import Decision, Outbox
 from cases.trail.models import EventPayload
-from tests.casework import DECISION_FIELDS, events, page_token, reloaded
+from tests.casework import DECISION_FIELDS, page_token
 from tests.factories import make_case
+from tests.helpers import events, reloaded
 
 STATEMENT = {
     "facts": "Three threatening messages to another user on 3 May.",

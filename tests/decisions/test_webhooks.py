@@ -23,7 +23,8 @@ from cases.jobs.registry import retry_delay, run_outbox_job
 from cases.lifecycle.actors import Actor
 from cases.models import Decision, Outbox
 from cases.trail.models import EventPayload
-from tests.casework import APPEAL, DECISION_FIELDS, events, reloaded
+from tests.casework import APPEAL, DECISION_FIELDS
+from tests.helpers import events, reloaded
 
 SECRET = "whsec-test-0123456789"
 

@@ -7,7 +7,7 @@ import pytest
 
 from cases.enums import EventType
 from cases.trail.models import EventPayload
-from tests.casework import events
+from tests.helpers import events
 
 
 def test_opening_evidence_streams_it_and_records_the_view(

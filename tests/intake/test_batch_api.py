@@ -5,17 +5,14 @@ import json
 import threading
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import select
 
 from cases.api.intake import BATCH_MAX_ITEMS, item_texts
 from cases.models import Case, IdempotentResponse, Report, Subject
+from tests.helpers import count
 from tests.intake.conftest import detection
 
 URL = "/api/v1/detections/batch"
-
-
-def count(session, model) -> int:
-    return session.exec(select(func.count()).select_from(model)).one()
 
 
 def test_a_bad_item_fails_alone_and_the_others_are_committed(post_json, session):

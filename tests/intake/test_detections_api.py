@@ -5,7 +5,7 @@ import json
 import threading
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import select
 
 from cases.accounts.service import revoke_api_key
 from cases.api import idempotency
@@ -14,6 +14,7 @@ from cases.api.idempotency import claim_key, request_fingerprint
 from cases.enums import ApiScope
 from cases.models import ApiKey, Case, IdempotentResponse, Report
 from tests.factories import make_api_key
+from tests.helpers import count
 from tests.intake.conftest import detection, moderation_response
 
 URL = "/api/v1/detections"
@@ -25,10 +26,6 @@ def error_of(response, status: int, code: str) -> dict:
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "fields"}
     assert body["error"]["code"] == code and body["error"]["message"]
     return body["error"]
-
-
-def count(session, model) -> int:
-    return session.exec(select(func.count()).select_from(model)).one()
 
 
 def test_a_detection_opens_a_case_and_answers_201(post_json, session):

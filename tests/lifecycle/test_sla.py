@@ -62,10 +62,10 @@ def test_the_clock_pauses_while_waiting_on_the_user_and_resumes_where_it_stopped
     assert case.sla_paused_at is None
 
 
-def test_sweep_records_the_breach_and_escalates(open_case, staff, session):
+def test_sweep_records_the_breach_and_escalates(open_case, actor, session):
     with time_machine.travel(T0, tick=False):
         case = open_case()
-        transition_case(session, case=case, transition="start_triage", actor=staff("reviewer"))
+        transition_case(session, case=case, transition="start_triage", actor=actor("reviewer"))
         session.commit()
         due = case.sla_due_at
     assert sweep(session, now=due - timedelta(minutes=1)) == 0

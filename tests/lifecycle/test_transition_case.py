@@ -16,8 +16,8 @@ from cases.lifecycle.transitions import (
 )
 from cases.models import Case, Decision, Outbox, PendingApproval
 from cases.review.claims import claim_case, release_case
-from cases.trail.models import CaseEvent
 from tests.casework import DECISION_FIELDS
+from tests.helpers import events
 from workflows import (
     KNOWN_GUARDS,
     KNOWN_JOBS,
@@ -25,12 +25,6 @@ from workflows import (
     RoleNotAllowed,
     TransitionNotAvailable,
 )
-
-
-def events(session, case, type=None):
-    query = select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)
-    rows = session.exec(query).all()
-    return [e for e in rows if type is None or e.type == type]
 
 
 def test_every_known_guard_and_job_has_an_implementation(app):
@@ -41,9 +35,9 @@ def test_every_known_guard_and_job_has_an_implementation(app):
         assert get_job(name).name == name
 
 
-def test_transition_changes_state_stage_queue_and_appends_the_event(open_case, staff, session):
+def test_transition_changes_state_stage_queue_and_appends_the_event(open_case, actor, session):
     case = open_case()
-    reviewer = staff("reviewer")
+    reviewer = actor("reviewer")
     event = transition_case(session, case=case, transition="start_triage", actor=reviewer)
     session.commit()
     session.refresh(case)
@@ -54,31 +48,31 @@ def test_transition_changes_state_stage_queue_and_appends_the_event(open_case, s
     assert payload.seq == 2 and payload.type == "transition"
 
 
-def test_refusals_change_nothing(open_case, staff, session):
+def test_refusals_change_nothing(open_case, actor, session):
     case = open_case()
     before = len(events(session, case))
     with pytest.raises(TransitionNotAvailable):
-        transition_case(session, case=case, transition="decide", actor=staff("reviewer"))
+        transition_case(session, case=case, transition="decide", actor=actor("reviewer"))
     with pytest.raises(transitions.TransitionRefused, match="auditor role may not work"):
-        transition_case(session, case=case, transition="start_triage", actor=staff("auditor"))
+        transition_case(session, case=case, transition="start_triage", actor=actor("auditor"))
     with pytest.raises(RoleNotAllowed, match="only by: admin, lead, reviewer"):
         transition_case(session, case=case, transition="start_triage", actor=Actor.system("x"))
-    transition_case(session, case=case, transition="start_triage", actor=staff("reviewer"))
+    transition_case(session, case=case, transition="start_triage", actor=actor("reviewer"))
     with pytest.raises(MissingFields, match="note"):
         transition_case(
             session,
             case=case,
             transition="escalate",
-            actor=staff("reviewer"),
+            actor=actor("reviewer"),
             fields={"note": "  "},
         )
     session.commit()
     assert len(events(session, case)) == before + 1
 
 
-def test_guard_claimed_by_actor(open_case, staff, session):
+def test_guard_claimed_by_actor(open_case, actor, session):
     case = open_case()
-    reviewer, other = staff("reviewer"), staff("reviewer", "other")
+    reviewer, other = actor("reviewer"), actor("reviewer", "other")
     transition_case(session, case=case, transition="start_triage", actor=reviewer)
     claim_case(session, case=case, actor=other)
     with pytest.raises(GuardRefused, match="claim the case first"):
@@ -94,7 +88,7 @@ def test_guard_claimed_by_actor(open_case, staff, session):
     assert "dismiss" in [t.name for t in allowed_transitions(session, case=case, actor=other)]
 
 
-def test_trail_failure_leaves_the_case_unchanged(open_case, staff, session, monkeypatch, app):
+def test_trail_failure_leaves_the_case_unchanged(open_case, actor, session, monkeypatch, app):
     case = open_case()
 
     def broken_append(*args, **kwargs):
@@ -102,7 +96,7 @@ def test_trail_failure_leaves_the_case_unchanged(open_case, staff, session, monk
 
     monkeypatch.setattr(transitions, "append_event", broken_append)
     with pytest.raises(RuntimeError, match="disk full"):
-        transition_case(session, case=case, transition="start_triage", actor=staff("reviewer"))
+        transition_case(session, case=case, transition="start_triage", actor=actor("reviewer"))
     session.rollback()
     stored = session.get(Case, case.id)
     session.refresh(stored)
@@ -110,9 +104,9 @@ def test_trail_failure_leaves_the_case_unchanged(open_case, staff, session, monk
     assert session.exec(select(Outbox).where(Outbox.case_id == case.id)).all() == []
 
 
-def test_jobs_are_written_to_the_outbox_with_the_transition(open_case, staff, session):
+def test_jobs_are_written_to_the_outbox_with_the_transition(open_case, actor, session):
     case = open_case()
-    reviewer = staff("reviewer")
+    reviewer = actor("reviewer")
     claim_case(session, case=case, actor=reviewer)
     transition_case(session, case=case, transition="start_triage", actor=reviewer)
     transition_case(
@@ -134,9 +128,9 @@ def test_jobs_are_written_to_the_outbox_with_the_transition(open_case, staff, se
     }
 
 
-def test_appeal_review_is_never_by_the_decision_author(open_case, staff, session):
+def test_appeal_review_is_never_by_the_decision_author(open_case, actor, session):
     case = open_case()
-    author, colleague = staff("reviewer"), staff("reviewer", "colleague")
+    author, colleague = actor("reviewer"), actor("reviewer", "colleague")
     case.state, case.stage, case.queue = "appeal", "appeal", "appeals"
     session.add(
         Decision(
@@ -153,7 +147,7 @@ def test_appeal_review_is_never_by_the_decision_author(open_case, staff, session
     assert case.state == "appeal_review"
 
 
-def test_closing_after_the_appeal_window_waits_six_months(open_case, staff, session):
+def test_closing_after_the_appeal_window_waits_six_months(open_case, actor, session):
     case = open_case()
     case.state, case.stage = "enforced", "enforcement"
     decided = utcnow()
@@ -182,10 +176,10 @@ def test_closing_after_the_appeal_window_waits_six_months(open_case, staff, sess
     assert case.state == "closed" and case.stage == "resolved"
 
 
-def test_a_no_report_decision_needs_a_second_specialist(open_case, staff, session):
+def test_a_no_report_decision_needs_a_second_specialist(open_case, actor, session):
     case = open_case("sexual/minors")
     assert case.workflow_name == "child_safety" and case.restricted
-    first, second = staff("child_safety", "first"), staff("child_safety", "second")
+    first, second = actor("child_safety", "first"), actor("child_safety", "second")
     transition_case(session, case=case, transition="start_assessment", actor=first)
     claim_case(session, case=case, actor=first)
     fields = {"no_report_reason": "Adult content, age verified."}
@@ -211,15 +205,15 @@ def test_a_no_report_decision_needs_a_second_specialist(open_case, staff, sessio
 
 
 @pytest.mark.parametrize("role", ["reviewer", "lead"])
-def test_restricted_cases_cannot_be_worked_without_clearance(open_case, staff, session, role):
+def test_restricted_cases_cannot_be_worked_without_clearance(open_case, actor, session, role):
     case = open_case("sexual/minors")
-    actor = staff(role)
+    actor = actor(role)
     assert allowed_transitions(session, case=case, actor=actor) == []
     with pytest.raises(transitions.TransitionRefused, match="may not work this case"):
         transition_case(session, case=case, transition="start_assessment", actor=actor)
 
 
-def test_cases_in_flight_keep_their_workflow_version(app, open_case, staff, session):
+def test_cases_in_flight_keep_their_workflow_version(app, open_case, actor, session):
     from cases.lifecycle.deployed import EXTENSION, definitions
     from workflows import SHIPPED_DIR
 
@@ -237,7 +231,7 @@ def test_cases_in_flight_keep_their_workflow_version(app, open_case, staff, sess
     new = open_case(subject="after-change")
     assert (old.workflow_version, new.workflow_version) == (1, 2)
     assert old.workflow_digest != new.workflow_digest
-    reviewer = staff("reviewer")
+    reviewer = actor("reviewer")
     labels_old = [t.label for t in allowed_transitions(session, case=old, actor=reviewer)]
     labels_new = [t.label for t in allowed_transitions(session, case=new, actor=reviewer)]
     assert labels_old == ["Start triage"] and labels_new == ["Begin triage (v2)"]

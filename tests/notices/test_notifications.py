@@ -5,8 +5,9 @@ import pytest
 from sqlmodel import select
 
 from cases.core.db import session_scope
+from cases.decisions.service import decide_case
 from cases.enums import OutboxStatus, Role
-from cases.intake.public_reports import Notice, submit_notice
+from cases.intake.public_reports import PublicReport, submit_public_report
 from cases.jobs.outbox import enqueue_job
 from cases.lifecycle.actors import Actor
 from cases.lifecycle.transitions import transition_case
@@ -14,7 +15,7 @@ from cases.models import Case, Outbox, Subject
 from cases.notices.jobs import notify_affected_user
 from cases.review.claims import claim_case
 from tests.factories import make_user
-from tests.helpers import events, fresh, post_report
+from tests.helpers import event_payloads, fresh, post_report
 from tests.mailbox import link_in
 from tests.portal.test_status_links import FACTS, decide
 
@@ -22,7 +23,7 @@ AFFECTED = "user-9001@example.net"
 
 
 def open_case(session, *, email: str | None = None, name: str | None = None) -> Case:
-    notice = Notice(
+    notice = PublicReport(
         category="protect.threats",
         explanation="Threats in direct messages.",
         account_id="acct-9001",
@@ -30,7 +31,7 @@ def open_case(session, *, email: str | None = None, name: str | None = None) -> 
         reporter_email=email,
         good_faith=True,
     )
-    return submit_notice(session, notice=notice, max_attachment_bytes=1024).case
+    return submit_public_report(session, report=notice, max_attachment_bytes=1024).case
 
 
 def with_contact(session, case: Case, email: str | None = AFFECTED) -> Case:
@@ -69,7 +70,7 @@ def test_the_affected_user_is_sent_the_decision_notice(app, client, session, inb
 
     fresh(session)
     assert session.get(Outbox, outbox.id).status == OutboxStatus.done
-    ((_, sent),) = events(session, case.id, "notification_sent")
+    ((_, sent),) = event_payloads(session, case.id, "notification_sent")
     assert sent == {
         "outbox_id": outbox.id,
         "kind": "decision_notice",
@@ -86,7 +87,7 @@ def test_the_affected_user_is_sent_the_decision_notice(app, client, session, inb
         notify_affected_user(again, again.get(Outbox, outbox.id), **outbox.args)
         again.commit()
     assert len(inbox.messages) == 1
-    assert len(events(fresh(session), case.id, "notification_sent")) == 1
+    assert len(event_payloads(fresh(session), case.id, "notification_sent")) == 1
 
 
 @pytest.mark.parametrize(
@@ -107,7 +108,7 @@ def test_without_a_contact_or_a_decision_the_skip_is_recorded(
     assert inbox.messages == []
     fresh(session)
     assert session.get(Outbox, outbox.id).status == OutboxStatus.done
-    ((_, skipped),) = events(session, case.id, "notification_sent")
+    ((_, skipped),) = event_payloads(session, case.id, "notification_sent")
     assert (skipped["sent"], skipped["reason"], skipped["recipient"]) == (False, reason, contact)
 
 
@@ -115,7 +116,7 @@ def test_without_a_mail_server_jobs_record_that_nothing_was_sent(app, client, se
     app.config["MAIL_SERVER"] = ""
     assert post_report(client).status_code == 302
     case = fresh(session).exec(select(Case)).one()
-    ((_, skipped),) = events(session, case.id, "notification_sent")
+    ((_, skipped),) = event_payloads(session, case.id, "notification_sent")
     assert skipped["sent"] is False
     assert skipped["reason"] == "not sent: no mail server configured"
     assert skipped["recipient"] == "ada@example.org"
@@ -135,7 +136,7 @@ def test_an_smtp_failure_leaves_the_job_to_retry_with_nothing_recorded(app, sess
     failed = session.get(Outbox, outbox.id)
     assert (failed.status, failed.attempts) == (OutboxStatus.pending, 1)
     assert "Connection refused" in failed.last_error or "ConnectionRefused" in failed.last_error
-    assert events(session, case.id, "notification_sent") == []
+    assert event_payloads(session, case.id, "notification_sent") == []
 
 
 def advance(session, case: Case, reviewer, *steps: tuple[str, dict]) -> None:
@@ -159,19 +160,25 @@ def test_a_decision_notifies_the_reporters_and_the_affected_user(session, inbox)
     advance(session, case, reviewer, ("start_triage", {}))
     claim_case(session, case=case, actor=Actor.staff(reviewer))
     advance(session, case, reviewer, ("send_to_enforcement", {"policy_clause": "protect.threats"}))
-    fields = {
-        "policy_clause": "protect.threats",
-        "restriction": "temporary_suspension",
-        "duration_days": 30,
-        "statement_of_reasons": FACTS,
-        "territorial_scope": ["EU"],
-    }
-    # As the decision service does: the transition and its Decision row in one transaction.
-    event = transition_case(
-        session, case=case, transition="decide", actor=Actor.staff(reviewer), fields=fields
+    decide_case(
+        session,
+        case=case,
+        transition="decide",
+        actor=Actor.staff(reviewer),
+        fields={
+            "policy_clause": "protect.threats",
+            "restriction": "temporary_suspension",
+            "duration_days": 30,
+            "territorial_scope": ["worldwide"],
+            "statement_of_reasons": {
+                "facts": FACTS,
+                "automated_detection": True,
+                "automated_decision": False,
+                "ground": "Usage policies, Protect people: threats and harassment.",
+                "redress": "Reply through the appeal form on this page within six months.",
+            },
+        },
     )
-    decision = decide(session, case)
-    decision.transition, decision.transition_event_id = "decide", event.id
     session.commit()
 
     by_recipient = {m["To"]: m for m in inbox.messages}
@@ -181,7 +188,7 @@ def test_a_decision_notifies_the_reporters_and_the_affected_user(session, inbox)
     assert "the account was suspended for a time" in outcome
     assert FACTS not in outcome  # the facts concern the affected user, not the reporter
     assert FACTS in by_recipient[AFFECTED].get_content()
-    sent = [p for _, p in events(fresh(session), case.id, "notification_sent")]
+    sent = [p for _, p in event_payloads(fresh(session), case.id, "notification_sent")]
     assert [(p["kind"], p["recipient_role"]) for p in sent[2:]] == [
         ("decision_notice", "affected_user"),
         ("outcome", "reporter"),
@@ -206,7 +213,7 @@ def test_asking_the_reporter_for_information_sends_the_question(session, inbox):
     assert question in message.get_content()
     ((_, asked),) = [
         e
-        for e in events(fresh(session), case.id, "notification_sent")
+        for e in event_payloads(fresh(session), case.id, "notification_sent")
         if e[1]["kind"] == "information_request"
     ]
     assert asked["sent"] is True

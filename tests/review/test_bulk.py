@@ -23,8 +23,8 @@ def transition_events(session, case) -> list[CaseEvent]:
     )
 
 
-def test_offered_actions_are_those_the_engine_allows_on_some_selected_case(session, users):
-    reviewer = users(Role.reviewer)
+def test_offered_actions_are_those_the_engine_allows_on_some_selected_case(session, staff):
+    reviewer = staff(Role.reviewer)
     mine = put_case(session, state="triage", assignee=reviewer)
     free = put_case(session, state="triage")
     new = put_case(session, state="new")
@@ -47,8 +47,8 @@ def test_offered_actions_are_those_the_engine_allows_on_some_selected_case(sessi
     assert "decide" not in allowed
 
 
-def test_each_case_is_changed_or_refused_on_its_own(session, users):
-    reviewer = users(Role.reviewer)
+def test_each_case_is_changed_or_refused_on_its_own(session, staff):
+    reviewer = staff(Role.reviewer)
     first = put_case(session, state="triage", assignee=reviewer)
     unclaimed = put_case(session, state="triage")
     new = put_case(session, state="new")
@@ -102,8 +102,8 @@ def test_each_case_is_changed_or_refused_on_its_own(session, users):
     assert sorted(notified) == sorted([first.id, last.id])
 
 
-def test_a_missing_field_refuses_every_case_and_changes_nothing(session, users):
-    reviewer = users(Role.reviewer)
+def test_a_missing_field_refuses_every_case_and_changes_nothing(session, staff):
+    reviewer = staff(Role.reviewer)
     cases = [put_case(session, state="triage", assignee=reviewer) for _ in range(2)]
     session.commit()
     results = bulk_transition(
@@ -118,8 +118,8 @@ def test_a_missing_field_refuses_every_case_and_changes_nothing(session, users):
     assert all(transition_events(session, c) == [] for c in cases)
 
 
-def test_a_decision_is_never_taken_in_bulk(session, users):
-    reviewer = users(Role.reviewer)
+def test_a_decision_is_never_taken_in_bulk(session, staff):
+    reviewer = staff(Role.reviewer)
     case = put_case(session, state="enforcement", assignee=reviewer)
     session.commit()
     [result] = bulk_transition(
@@ -133,8 +133,8 @@ def test_a_decision_is_never_taken_in_bulk(session, users):
     assert case.state == "enforcement"
 
 
-def test_an_unknown_transition_is_refused_per_case(session, users):
-    reviewer = users(Role.reviewer)
+def test_an_unknown_transition_is_refused_per_case(session, staff):
+    reviewer = staff(Role.reviewer)
     case = put_case(session, state="triage", assignee=reviewer)
     session.commit()
     [result] = bulk_transition(

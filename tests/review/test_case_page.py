@@ -16,14 +16,8 @@ from cases.models import Case, PendingApproval
 from cases.review.claims import claim_case
 from cases.trail.erasure import erase_payload
 from cases.trail.models import EventPayload
-from tests.casework import (
-    DECISION_FIELDS,
-    detection,
-    events,
-    offered_transitions,
-    page_token,
-    reloaded,
-)
+from tests.casework import DECISION_FIELDS, detection, offered_transitions, page_token
+from tests.helpers import events, reloaded
 from workflows import RequiredField
 
 HOSTILE = "<script>alert('x')</script>"

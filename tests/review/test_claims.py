@@ -21,16 +21,11 @@ from cases.review.claims import (
 )
 from cases.trail.models import CaseEvent
 from tests.factories import NOW, make_user, put_case
+from tests.helpers import events
 
 
-def events(session, case, type_: EventType) -> list[CaseEvent]:
-    return list(
-        session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.type == type_))
-    )
-
-
-def test_claim_next_takes_the_highest_priority_unclaimed_case(session, users):
-    reviewer, lead = users(Role.reviewer), users(Role.lead)
+def test_claim_next_takes_the_highest_priority_unclaimed_case(session, staff):
+    reviewer, lead = staff(Role.reviewer), staff(Role.lead)
     put_case(session, priority=900, assignee=lead)  # held by someone else
     put_case(session, priority=800, state="enforcement")  # another queue
     tie_first = put_case(session, priority=700)
@@ -49,19 +44,19 @@ def test_claim_next_takes_the_highest_priority_unclaimed_case(session, users):
 
 
 def test_claim_next_skips_restricted_cases_for_reviewers_and_returns_none_when_empty(
-    session, users
+    session, staff
 ):
     put_case(session, workflow="child_safety", state="new", priority=999)
     session.commit()
-    reviewer = Actor.staff(users(Role.reviewer))
+    reviewer = Actor.staff(staff(Role.reviewer))
     assert claim_next(session, queue="child_safety", actor=reviewer, now=NOW) is None
     assert claim_next(session, queue="triage", actor=reviewer, now=NOW) is None
-    specialist = Actor.staff(users(Role.child_safety))
+    specialist = Actor.staff(staff(Role.child_safety))
     assert claim_next(session, queue="child_safety", actor=specialist, now=NOW) is not None
 
 
-def test_an_expired_claim_returns_the_case_to_the_queue(session, users):
-    lead, reviewer = users(Role.lead), users(Role.reviewer)
+def test_an_expired_claim_returns_the_case_to_the_queue(session, staff):
+    lead, reviewer = staff(Role.lead), staff(Role.reviewer)
     abandoned = put_case(
         session, priority=900, assignee=lead, claim_expires_at=NOW - timedelta(minutes=1)
     )
@@ -73,15 +68,15 @@ def test_an_expired_claim_returns_the_case_to_the_queue(session, users):
     assert case.id == abandoned.id and case.assignee_id == reviewer.id
 
 
-def test_claiming_a_case_held_by_someone_else_is_refused(session, users):
-    held = put_case(session, assignee=users(Role.lead))
+def test_claiming_a_case_held_by_someone_else_is_refused(session, staff):
+    held = put_case(session, assignee=staff(Role.lead))
     session.commit()
     with pytest.raises(ClaimConflict, match="already claimed"):
-        claim_case(session, case=held, actor=Actor.staff(users(Role.reviewer)), now=NOW)
+        claim_case(session, case=held, actor=Actor.staff(staff(Role.reviewer)), now=NOW)
 
 
-def test_release_gives_the_case_back_and_records_it(session, users):
-    reviewer = users(Role.reviewer)
+def test_release_gives_the_case_back_and_records_it(session, staff):
+    reviewer = staff(Role.reviewer)
     case = put_case(session, priority=500)
     session.commit()
     claim_case(session, case=case, actor=Actor.staff(reviewer), now=NOW)
@@ -89,14 +84,14 @@ def test_release_gives_the_case_back_and_records_it(session, users):
     session.commit()
     assert case.assignee_id is None and case.claim_expires_at is None
     assert len(events(session, case, EventType.released)) == 1
-    assert claim_next(session, queue="triage", actor=Actor.staff(users(Role.lead))).id == case.id
+    assert claim_next(session, queue="triage", actor=Actor.staff(staff(Role.lead))).id == case.id
 
 
-def test_releasing_an_unclaimed_case_is_refused(session, users):
+def test_releasing_an_unclaimed_case_is_refused(session, staff):
     case = put_case(session)
     session.commit()
     with pytest.raises(ClaimConflict, match="not claimed"):
-        release_case(session, case=case, actor=Actor.staff(users(Role.reviewer)), now=NOW)
+        release_case(session, case=case, actor=Actor.staff(staff(Role.reviewer)), now=NOW)
 
 
 # (role, action on a case another reviewer holds, allowed?)
@@ -116,12 +111,12 @@ CLAIM_TABLE = [
 
 @pytest.mark.parametrize("role, action, allowed", CLAIM_TABLE)
 def test_only_leads_and_admins_release_or_reassign_another_persons_claim(
-    session, users, role, action, allowed
+    session, staff, role, action, allowed
 ):
     holder, other_reviewer = (make_user(session, role=Role.reviewer) for _ in range(2))
     case = put_case(session, assignee=holder)
     session.commit()
-    actor = Actor.staff(users(role))
+    actor = Actor.staff(staff(role))
     act = {
         "release": lambda: release_case(session, case=case, actor=actor, now=NOW),
         "reassign": lambda: reassign_case(
@@ -139,32 +134,32 @@ def test_only_leads_and_admins_release_or_reassign_another_persons_claim(
     assert case.assignee_id == expected
     type_ = EventType.released if action == "release" else EventType.reassigned
     [event] = events(session, case, type_)
-    assert event.actor == f"user:{users(role).id}"
+    assert event.actor == f"user:{staff(role).id}"
 
 
-def test_a_case_is_reassigned_only_to_someone_who_may_work_it(session, users):
-    lead = Actor.staff(users(Role.lead))
+def test_a_case_is_reassigned_only_to_someone_who_may_work_it(session, staff):
+    lead = Actor.staff(staff(Role.lead))
     case = put_case(session)
     session.commit()
     with pytest.raises(PermissionDenied):
-        reassign_case(session, case=case, assignee=users(Role.auditor), actor=lead, now=NOW)
+        reassign_case(session, case=case, assignee=staff(Role.auditor), actor=lead, now=NOW)
     restricted = put_case(session, workflow="child_safety", state="assessment")
     session.commit()
-    admin = Actor.staff(users(Role.admin))
+    admin = Actor.staff(staff(Role.admin))
     with pytest.raises(PermissionDenied):
-        reassign_case(session, case=restricted, assignee=users(Role.reviewer), actor=admin)
+        reassign_case(session, case=restricted, assignee=staff(Role.reviewer), actor=admin)
     # A lead may not move a restricted case at all: it is not theirs to see.
     with pytest.raises(PermissionDenied):
-        reassign_case(session, case=restricted, assignee=users(Role.child_safety), actor=lead)
-    reassign_case(session, case=restricted, assignee=users(Role.child_safety), actor=admin)
-    assert restricted.assignee_id == users(Role.child_safety).id
+        reassign_case(session, case=restricted, assignee=staff(Role.child_safety), actor=lead)
+    reassign_case(session, case=restricted, assignee=staff(Role.child_safety), actor=admin)
+    assert restricted.assignee_id == staff(Role.child_safety).id
 
 
 CLAIMERS = 20
 
 
 @pytest.mark.postgres_only
-def test_twenty_concurrent_claimers_get_twenty_distinct_cases(app, session, users):
+def test_twenty_concurrent_claimers_get_twenty_distinct_cases(app, session, staff):
     """Each thread commits claim_next in its own session; SKIP LOCKED lets them pass each other."""
     for number in range(CLAIMERS + 5):
         put_case(session, priority=500 + number % 3)

@@ -5,7 +5,7 @@ import pytest
 from sqlmodel import select
 
 from cases.models import Decision
-from tests.casework import events, reloaded
+from tests.helpers import events, reloaded
 
 FORMS = [
     ("notes", {"note-text": "a note"}),

@@ -77,9 +77,9 @@ def test_one_queue_per_queue_name_of_the_workflows_restricted_last(app, session)
     ],
 )
 def test_the_child_safety_queue_is_named_only_to_roles_cleared_for_it(
-    session, users, role, sees_child_safety
+    session, staff, role, sees_child_safety
 ):
-    viewer = users(role)
+    viewer = staff(role)
     assert ("child_safety" in [q.name for q in queues_for(viewer)]) is sees_child_safety
     if not sees_child_safety:
         with pytest.raises(LookupError):
@@ -98,9 +98,9 @@ def _states():
 
 @pytest.mark.parametrize("workflow, state, queue", list(_states()))
 def test_a_case_is_listed_in_the_queue_of_its_state_and_no_other(
-    session, users, workflow, state, queue
+    session, staff, workflow, state, queue
 ):
-    admin = users(Role.admin)
+    admin = staff(Role.admin)
     case = put_case(session, workflow=workflow, state=state)
     session.commit()
     for candidate in all_queues():
@@ -108,17 +108,17 @@ def test_a_case_is_listed_in_the_queue_of_its_state_and_no_other(
         assert (case.reference in listed) is (candidate.name == queue)
 
 
-def test_restricted_cases_are_never_listed_for_those_not_cleared(session, users):
+def test_restricted_cases_are_never_listed_for_those_not_cleared(session, staff):
     put_case(session, workflow="child_safety", state="new")
     session.commit()
-    child_safety = get_queue("child_safety", viewer=users(Role.child_safety))
-    assert len(list_queue(session, queue=child_safety, viewer=users(Role.child_safety)).entries)
+    child_safety = get_queue("child_safety", viewer=staff(Role.child_safety))
+    assert len(list_queue(session, queue=child_safety, viewer=staff(Role.child_safety)).entries)
     # Even handed the queue object, a reviewer's query returns nothing.
-    assert list_queue(session, queue=child_safety, viewer=users(Role.reviewer)).entries == []
+    assert list_queue(session, queue=child_safety, viewer=staff(Role.reviewer)).entries == []
 
 
-def test_counts_per_queue_total_unclaimed_and_breached(session, users):
-    reviewer = users(Role.reviewer)
+def test_counts_per_queue_total_unclaimed_and_breached(session, staff):
+    reviewer = staff(Role.reviewer)
     put_case(session, state="new")
     put_case(session, state="triage", assignee=reviewer)
     put_case(session, state="triage", assignee=reviewer, claim_expires_at=NOW - timedelta(1))
@@ -135,23 +135,23 @@ def test_counts_per_queue_total_unclaimed_and_breached(session, users):
     assert (counts["enforcement"].total, counts["enforcement"].breached) == (1, 1)
     assert counts["appeals"].total == 1
     assert counts["escalations"].total == 0
-    specialist = queue_counts(session, viewer=users(Role.child_safety), now=NOW)
+    specialist = queue_counts(session, viewer=staff(Role.child_safety), now=NOW)
     assert specialist["child_safety"].total == 1
 
 
-def test_counts_stop_at_their_caps(session, users, monkeypatch):
+def test_counts_stop_at_their_caps(session, staff, monkeypatch):
     monkeypatch.setattr("cases.review.queues.COUNT_CAP", 3)
     monkeypatch.setattr("cases.review.queues.DETAIL_CAP", 1)
     for _ in range(5):
         put_case(session, sla_due_at=NOW - timedelta(hours=1))
     session.commit()
-    counts = queue_counts(session, viewer=users(Role.reviewer), now=NOW)
+    counts = queue_counts(session, viewer=staff(Role.reviewer), now=NOW)
     assert counts["triage"] == QueueCounts(total=4, unclaimed=2, breached=2, cap=3, detail_cap=1)
 
 
-def _filter_cases(session, users):
+def _filter_cases(session, staff):
     """Cases in triage that the filters tell apart; returns {name: case}."""
-    reviewer, lead = users(Role.reviewer), users(Role.lead)
+    reviewer, lead = staff(Role.reviewer), staff(Role.lead)
     return {
         "threats": put_case(session, clause="protect.threats", band="p1", priority=600),
         "self_harm": put_case(session, clause="protect.self_harm", band="p2", priority=400),
@@ -205,13 +205,13 @@ FILTER_TABLE = [
 @pytest.mark.parametrize(
     "chosen, expected", FILTER_TABLE, ids=[str(chosen) for chosen, _ in FILTER_TABLE]
 )
-def test_each_filter_keeps_exactly_the_matching_cases(session, users, chosen, expected):
-    cases = _filter_cases(session, users)
+def test_each_filter_keeps_exactly_the_matching_cases(session, staff, chosen, expected):
+    cases = _filter_cases(session, staff)
     session.commit()
     assert set(cases) == EVERYONE
     if chosen.get("assignee") == "lead":
-        chosen = {**chosen, "assignee": users(Role.lead).id}
-    reviewer = users(Role.reviewer)
+        chosen = {**chosen, "assignee": staff(Role.lead).id}
+    reviewer = staff(Role.reviewer)
     triage = get_queue("triage", viewer=reviewer)
     listed = walk(session, triage, reviewer, filters=QueueFilters(**chosen), limit=5)
     assert set(listed) == {cases[name].reference for name in expected}
@@ -223,37 +223,37 @@ def test_the_filter_table_covers_every_filter_and_sla_state():
     assert {chosen["sla"] for chosen, _ in FILTER_TABLE if "sla" in chosen} == set(SlaStatus)
 
 
-def test_priority_sort_is_highest_first_then_oldest_case_first(session, users):
+def test_priority_sort_is_highest_first_then_oldest_case_first(session, staff):
     low = put_case(session, priority=100)
     high_second = put_case(session, priority=500)
     high_first = put_case(session, priority=500)
     middle = put_case(session, priority=300)
     session.commit()
-    triage = get_queue("triage", viewer=users(Role.reviewer))
-    page = list_queue(session, queue=triage, viewer=users(Role.reviewer), now=NOW)
+    triage = get_queue("triage", viewer=staff(Role.reviewer))
+    page = list_queue(session, queue=triage, viewer=staff(Role.reviewer), now=NOW)
     # Equal scores keep the order cases arrived in (lower id first).
     assert refs(page) == [c.reference for c in (high_second, high_first, middle, low)]
 
 
-def test_sla_sort_is_soonest_due_first_and_cases_without_a_due_time_last(session, users):
+def test_sla_sort_is_soonest_due_first_and_cases_without_a_due_time_last(session, staff):
     later = put_case(session, sla_due_at=NOW + timedelta(hours=9))
     none_a = put_case(session)
     overdue = put_case(session, sla_due_at=NOW - timedelta(hours=2))
     none_b = put_case(session)
     soon = put_case(session, sla_due_at=NOW + timedelta(hours=1))
     session.commit()
-    triage = get_queue("triage", viewer=users(Role.reviewer))
-    page = list_queue(session, queue=triage, viewer=users(Role.reviewer), sort=SortOrder.sla)
+    triage = get_queue("triage", viewer=staff(Role.reviewer))
+    page = list_queue(session, queue=triage, viewer=staff(Role.reviewer), sort=SortOrder.sla)
     assert refs(page) == [c.reference for c in (overdue, soon, later, none_a, none_b)]
 
 
-def test_oldest_sort_is_by_opening_time(session, users):
+def test_oldest_sort_is_by_opening_time(session, staff):
     newest = put_case(session, opened_at=NOW - timedelta(hours=1))
     oldest = put_case(session, opened_at=NOW - timedelta(days=3))
     middle = put_case(session, opened_at=NOW - timedelta(days=1))
     session.commit()
-    triage = get_queue("triage", viewer=users(Role.reviewer))
-    page = list_queue(session, queue=triage, viewer=users(Role.reviewer), sort=SortOrder.oldest)
+    triage = get_queue("triage", viewer=staff(Role.reviewer))
+    page = list_queue(session, queue=triage, viewer=staff(Role.reviewer), sort=SortOrder.oldest)
     assert refs(page) == [c.reference for c in (oldest, middle, newest)]
 
 
@@ -281,21 +281,21 @@ SORT_KEYS = {
 
 @pytest.mark.parametrize("sort", list(SortOrder))
 @pytest.mark.parametrize("limit", [1, 2, 4, 7, 25, 50])
-def test_keyset_pages_walk_every_case_exactly_once_in_order(session, users, sort, limit):
+def test_keyset_pages_walk_every_case_exactly_once_in_order(session, staff, sort, limit):
     cases = _tied_cases(session)
     put_case(session, state="enforcement")  # another queue: never listed
     session.commit()
-    reviewer = users(Role.reviewer)
+    reviewer = staff(Role.reviewer)
     seen = walk(session, get_queue("triage", viewer=reviewer), reviewer, sort=sort, limit=limit)
     expected = [c.reference for c in sorted(cases, key=SORT_KEYS[sort])]
     assert seen == expected
     assert len(set(seen)) == 25
 
 
-def test_a_page_starts_after_the_cursor_even_when_rows_change_in_between(session, users):
+def test_a_page_starts_after_the_cursor_even_when_rows_change_in_between(session, staff):
     first = [put_case(session, priority=900 - n) for n in range(4)]
     session.commit()
-    reviewer = users(Role.reviewer)
+    reviewer = staff(Role.reviewer)
     triage = get_queue("triage", viewer=reviewer)
     page = list_queue(session, queue=triage, viewer=reviewer, limit=2, now=NOW)
     assert refs(page) == [first[0].reference, first[1].reference]
@@ -319,8 +319,8 @@ def test_a_page_starts_after_the_cursor_even_when_rows_change_in_between(session
         (SortOrder.oldest, encode_cursor(SortOrder.oldest, Position(NOW, "3"))),
     ],
 )
-def test_a_damaged_or_foreign_cursor_is_refused(session, users, sort, cursor):
-    reviewer = users(Role.reviewer)
+def test_a_damaged_or_foreign_cursor_is_refused(session, staff, sort, cursor):
+    reviewer = staff(Role.reviewer)
     triage = get_queue("triage", viewer=reviewer)
     with pytest.raises(InvalidCursor):
         list_queue(session, queue=triage, viewer=reviewer, cursor=cursor, sort=sort)

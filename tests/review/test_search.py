@@ -45,15 +45,15 @@ def found(session, query, viewer):
     ]
 
 
-def test_by_reference_in_any_case(session, users, corpus):
+def test_by_reference_in_any_case(session, staff, corpus):
     reference = corpus["stalking"].reference
-    assert found(session, reference.lower(), users(Role.reviewer)) == [
+    assert found(session, reference.lower(), staff(Role.reviewer)) == [
         (reference, SearchMatch.reference)
     ]
 
 
-def test_by_subject_id(session, users, corpus):
-    assert found(session, "acct-7781", users(Role.reviewer))[0] == (
+def test_by_subject_id(session, staff, corpus):
+    assert found(session, "acct-7781", staff(Role.reviewer))[0] == (
         corpus["phishing"].reference,
         SearchMatch.subject,
     )
@@ -73,8 +73,8 @@ def test_by_subject_id(session, users, corpus):
         ("bicycle", []),
     ],
 )
-def test_by_words_in_report_text(session, users, corpus, query, expected):
-    hits = found(session, query, users(Role.reviewer))
+def test_by_words_in_report_text(session, staff, corpus, query, expected):
+    hits = found(session, query, staff(Role.reviewer))
     assert hits == [(corpus[name].reference, SearchMatch.report_text) for name in expected]
 
 
@@ -82,20 +82,20 @@ def test_by_words_in_report_text(session, users, corpus, query, expected):
     "query",
     ['"unbalanced', "phishing OR", "NEAR(phishing", "*", "-phishing", "a:b", "'; DROP TABLE x"],
 )
-def test_search_syntax_in_a_query_is_taken_as_plain_words(session, users, corpus, query):
-    search_cases(session, query=query, viewer=users(Role.reviewer))  # no error
+def test_search_syntax_in_a_query_is_taken_as_plain_words(session, staff, corpus, query):
+    search_cases(session, query=query, viewer=staff(Role.reviewer))  # no error
 
 
-def test_a_text_match_comes_with_the_matching_excerpt(session, users, corpus):
-    [hit] = search_cases(session, query="bank", viewer=users(Role.reviewer))
+def test_a_text_match_comes_with_the_matching_excerpt(session, staff, corpus):
+    [hit] = search_cases(session, query="bank", viewer=staff(Role.reviewer))
     marked = [text for text, is_match in hit.excerpt if is_match]
     assert marked == ["bank"]
     assert "pretending to be a" in "".join(text for text, _ in hit.excerpt)
 
 
 @pytest.mark.parametrize("role", [Role.reviewer, Role.lead])
-def test_a_restricted_case_is_never_found_by_roles_not_cleared(session, users, corpus, role):
-    viewer = users(role)
+def test_a_restricted_case_is_never_found_by_roles_not_cleared(session, staff, corpus, role):
+    viewer = staff(role)
     restricted = corpus["restricted"]
     assert found(session, restricted.reference, viewer) == []
     assert found(session, "acct-secret", viewer) == []
@@ -104,8 +104,8 @@ def test_a_restricted_case_is_never_found_by_roles_not_cleared(session, users, c
 
 
 @pytest.mark.parametrize("role", [Role.child_safety, Role.admin, Role.auditor])
-def test_roles_cleared_for_restricted_cases_find_them(session, users, corpus, role):
-    viewer = users(role)
+def test_roles_cleared_for_restricted_cases_find_them(session, staff, corpus, role):
+    viewer = staff(role)
     restricted = corpus["restricted"].reference
     assert found(session, restricted, viewer) == [(restricted, SearchMatch.reference)]
     assert found(session, "acct-secret", viewer) == [(restricted, SearchMatch.subject)]
@@ -114,7 +114,7 @@ def test_roles_cleared_for_restricted_cases_find_them(session, users, corpus, ro
     assert phishing == [restricted, corpus["phishing"].reference]  # newest first
 
 
-def test_reports_received_through_intake_are_searchable(app, session, users):
+def test_reports_received_through_intake_are_searchable(app, session, staff):
     with app.test_request_context():
         outcome = receive(
             session,
@@ -132,29 +132,29 @@ def test_reports_received_through_intake_are_searchable(app, session, users):
             actor=Actor.system("test"),
         )
         session.commit()
-    viewer = users(Role.reviewer)
+    viewer = staff(Role.reviewer)
     assert found(session, "voicemail transcripts", viewer) == [
         (outcome.case.reference, SearchMatch.report_text)
     ]
 
 
-def test_edited_report_text_is_searched_as_it_now_is(session, users, corpus):
+def test_edited_report_text_is_searched_as_it_now_is(session, staff, corpus):
     """Erasure blanks report text: the full-text index must forget the words too."""
     report = session.exec(select(Report).where(Report.case_id == corpus["stalking"].id)).one()
     report.explanation = None
     session.commit()
-    assert found(session, "dossier", users(Role.reviewer)) == []
+    assert found(session, "dossier", staff(Role.reviewer)) == []
     report.explanation = "An erased report, reworded."
     session.commit()
-    assert found(session, "reworded", users(Role.reviewer))[0][0] == corpus["stalking"].reference
+    assert found(session, "reworded", staff(Role.reviewer))[0][0] == corpus["stalking"].reference
 
 
-def test_an_empty_query_finds_nothing(session, users, corpus):
-    assert search_cases(session, query="   ", viewer=users(Role.admin)) == []
+def test_an_empty_query_finds_nothing(session, staff, corpus):
+    assert search_cases(session, query="   ", viewer=staff(Role.admin)) == []
 
 
-def test_text_search_lists_the_newest_matching_cases_up_to_the_limit(session, users):
+def test_text_search_lists_the_newest_matching_cases_up_to_the_limit(session, staff):
     cases = [put_case(session, explanation=f"Spam wave, batch {n}.") for n in range(5)]
     session.commit()
-    hits = search_cases(session, query="spam wave", viewer=users(Role.reviewer), limit=2)
+    hits = search_cases(session, query="spam wave", viewer=staff(Role.reviewer), limit=2)
     assert [hit.case.reference for hit in hits] == [cases[4].reference, cases[3].reference]

@@ -12,20 +12,10 @@ from cases.enums import EventType, Role
 from cases.models import Case
 from cases.trail.models import CaseEvent
 from tests.factories import put_case
-from tests.helpers import csrf_token, login
+from tests.helpers import csrf_token
 
 NEXT_LINK = re.compile(r'<a href="([^"]+)" rel="next">')
 CASE_LINK = re.compile(r'<th scope="row"><a href="/cases/([^"]+)">')
-
-
-@pytest.fixture
-def sign_in(client, users):
-    def signed_in(role: str):
-        user = users(role)
-        assert login(client, user.email).status_code == 302
-        return user
-
-    return signed_in
 
 
 def listed(response) -> list[str]:
@@ -46,13 +36,13 @@ def test_queue_pages_need_a_signed_in_staff_member(client):
         assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
-def test_the_overview_shows_each_visible_queue_with_its_counts(client, session, sign_in):
+def test_the_overview_shows_each_visible_queue_with_its_counts(client, session, signed_in):
     put_case(session, state="new")
     put_case(session, state="triage", sla_due_at=utcnow() - timedelta(hours=1))
     put_case(session, state="enforcement")
     put_case(session, workflow="child_safety", state="new")
     session.commit()
-    sign_in(Role.reviewer)
+    signed_in(Role.reviewer)
 
     page = client.get("/queues").get_data(as_text=True)
 
@@ -64,21 +54,21 @@ def test_the_overview_shows_each_visible_queue_with_its_counts(client, session, 
     assert "Claim next" in triage_row
 
 
-def test_the_overview_caps_large_counts(client, session, sign_in, monkeypatch):
+def test_the_overview_caps_large_counts(client, session, signed_in, monkeypatch):
     monkeypatch.setattr("cases.review.queues.COUNT_CAP", 2)
     monkeypatch.setattr("cases.review.queues.DETAIL_CAP", 1)
     for _ in range(3):
         put_case(session)
     session.commit()
-    sign_in(Role.reviewer)
+    signed_in(Role.reviewer)
     page = client.get("/queues").get_data(as_text=True)
     assert '<td class="num">2+</td>' in page and '<td class="num">1+</td>' in page
 
 
-def test_the_child_safety_queue_is_a_404_for_a_reviewer(client, session, sign_in):
+def test_the_child_safety_queue_is_a_404_for_a_reviewer(client, session, signed_in):
     case = put_case(session, workflow="child_safety", state="new")
     session.commit()
-    sign_in(Role.reviewer)
+    signed_in(Role.reviewer)
     assert client.get("/queues/child_safety").status_code == 404
     assert client.get("/queues/no_such_queue").status_code == 404
     token = csrf_token(client, "/queues")
@@ -89,10 +79,10 @@ def test_the_child_safety_queue_is_a_404_for_a_reviewer(client, session, sign_in
     assert reload(session, case).assignee_id is None
 
 
-def test_a_child_safety_specialist_works_the_child_safety_queue(client, session, sign_in):
+def test_a_child_safety_specialist_works_the_child_safety_queue(client, session, signed_in):
     case = put_case(session, workflow="child_safety", state="new")
     session.commit()
-    specialist = sign_in(Role.child_safety)
+    specialist = signed_in(Role.child_safety)
     assert "/queues/child_safety" in client.get("/queues").get_data(as_text=True)
     assert listed(client.get("/queues/child_safety")) == [case.reference]
     token = csrf_token(client, "/queues/child_safety")
@@ -101,12 +91,12 @@ def test_a_child_safety_specialist_works_the_child_safety_queue(client, session,
     assert reload(session, case).assignee_id == specialist.id
 
 
-def test_filters_and_sort_come_from_the_query_string(client, session, sign_in):
+def test_filters_and_sort_come_from_the_query_string(client, session, signed_in):
     urgent = put_case(session, band="p1", priority=600)
     put_case(session, band="p3", priority=250)
     soon = put_case(session, band="p3", priority=200, sla_due_at=utcnow() + timedelta(hours=1))
     session.commit()
-    sign_in(Role.reviewer)
+    signed_in(Role.reviewer)
     assert listed(client.get("/queues/triage?band=p1")) == [urgent.reference]
     assert listed(client.get("/queues/triage?sort=sla"))[0] == soon.reference
     assert listed(client.get("/queues/triage?sla=due_soon&assignee=unassigned")) == [soon.reference]
@@ -115,10 +105,12 @@ def test_filters_and_sort_come_from_the_query_string(client, session, sign_in):
 @pytest.mark.parametrize(
     "query", ["band=p9", "sort=random", "sla=late", "assignee=someone", "after=garbage"]
 )
-def test_a_bad_filter_or_page_link_is_a_400_with_the_reason_shown(client, session, sign_in, query):
+def test_a_bad_filter_or_page_link_is_a_400_with_the_reason_shown(
+    client, session, signed_in, query
+):
     put_case(session)
     session.commit()
-    sign_in(Role.reviewer)
+    signed_in(Role.reviewer)
     response = client.get(f"/queues/triage?{query}")
     assert response.status_code == 400
     page = response.get_data(as_text=True)
@@ -131,10 +123,10 @@ def config_overrides():
     return {"QUEUE_PAGE_SIZE": 3}
 
 
-def test_the_pager_follows_next_links_through_every_case_once(client, session, sign_in):
+def test_the_pager_follows_next_links_through_every_case_once(client, session, signed_in):
     cases = [put_case(session, priority=[500, 400, 400][n % 3]) for n in range(8)]
     session.commit()
-    sign_in(Role.reviewer)
+    signed_in(Role.reviewer)
     seen, url, pages = [], "/queues/triage?band=p2", 0
     while url:
         page = client.get(url)
@@ -150,11 +142,11 @@ def test_the_pager_follows_next_links_through_every_case_once(client, session, s
     assert pages == 3
 
 
-def test_claim_next_claims_the_top_case_and_opens_it(client, session, sign_in):
+def test_claim_next_claims_the_top_case_and_opens_it(client, session, signed_in):
     put_case(session, priority=100)
     top = put_case(session, priority=900)
     session.commit()
-    reviewer = sign_in(Role.reviewer)
+    reviewer = signed_in(Role.reviewer)
     token = csrf_token(client, "/queues/triage")
 
     response = client.post("/queues/triage/claim-next", data={"csrf_token": token})
@@ -169,10 +161,10 @@ def test_claim_next_claims_the_top_case_and_opens_it(client, session, sign_in):
     assert "No unclaimed case" in client.get("/queues/triage").get_data(as_text=True)
 
 
-def test_claim_and_release_from_the_queue_come_back_to_it(client, session, sign_in):
+def test_claim_and_release_from_the_queue_come_back_to_it(client, session, signed_in):
     case = put_case(session)
     session.commit()
-    reviewer = sign_in(Role.reviewer)
+    reviewer = signed_in(Role.reviewer)
     token = csrf_token(client, "/queues/triage")
     back = "/queues/triage?band=p2"
 
@@ -193,10 +185,10 @@ def test_claim_and_release_from_the_queue_come_back_to_it(client, session, sign_
     assert types == [EventType.claimed, EventType.released]
 
 
-def test_a_claim_held_by_someone_else_is_refused_with_a_message(client, session, sign_in, users):
-    case = put_case(session, assignee=users(Role.lead))
+def test_a_claim_held_by_someone_else_is_refused_with_a_message(client, session, signed_in, staff):
+    case = put_case(session, assignee=staff(Role.lead))
     session.commit()
-    sign_in(Role.reviewer)
+    signed_in(Role.reviewer)
     token = csrf_token(client, "/queues/triage")
     response = client.post(
         f"/queues/cases/{case.reference}/claim",
@@ -204,17 +196,17 @@ def test_a_claim_held_by_someone_else_is_refused_with_a_message(client, session,
     )
     assert response.status_code == 303
     assert "already claimed" in client.get("/queues/triage").get_data(as_text=True)
-    assert reload(session, case).assignee_id == users(Role.lead).id
+    assert reload(session, case).assignee_id == staff(Role.lead).id
 
 
 @pytest.mark.parametrize(
     "role, status", [(Role.reviewer, 403), (Role.auditor, 403), (Role.lead, 303), (Role.admin, 303)]
 )
-def test_only_leads_and_admins_reassign(client, session, sign_in, users, role, status):
-    holder, target = users(Role.reviewer), users(Role.child_safety)
+def test_only_leads_and_admins_reassign(client, session, signed_in, staff, role, status):
+    holder, target = staff(Role.reviewer), staff(Role.child_safety)
     case = put_case(session, assignee=holder)
     session.commit()
-    sign_in(role)
+    signed_in(role)
     url = f"/queues/cases/{case.reference}/reassign"
     page = client.get(url)
     assert page.status_code == (200 if status == 303 else 403)
@@ -226,27 +218,27 @@ def test_only_leads_and_admins_reassign(client, session, sign_in, users, role, s
 
 
 def test_reassigning_to_someone_who_may_not_work_the_case_is_a_form_error(
-    client, session, sign_in, users
+    client, session, signed_in, staff
 ):
     case = put_case(session)
     session.commit()
-    sign_in(Role.lead)
+    signed_in(Role.lead)
     url = f"/queues/cases/{case.reference}/reassign"
     page = client.get(url).get_data(as_text=True)
-    assert users(Role.auditor).email not in page
+    assert staff(Role.auditor).email not in page
     token = csrf_token(client, url)
-    response = client.post(url, data={"csrf_token": token, "assignee": users(Role.auditor).id})
+    response = client.post(url, data={"csrf_token": token, "assignee": staff(Role.auditor).id})
     assert response.status_code == 422
     assert 'class="error"' in response.get_data(as_text=True)
     assert reload(session, case).assignee_id is None
 
 
 def test_an_auditor_reads_queues_but_gets_no_claim_buttons_and_may_not_claim(
-    client, session, sign_in
+    client, session, signed_in
 ):
     case = put_case(session)
     session.commit()
-    sign_in(Role.auditor)
+    signed_in(Role.auditor)
     page = client.get("/queues/triage").get_data(as_text=True)
     assert case.reference in page and "Claim" not in page
     token = csrf_token(client, "/queues")
@@ -256,8 +248,8 @@ def test_an_auditor_reads_queues_but_gets_no_claim_buttons_and_may_not_claim(
     assert response.status_code == 403
 
 
-def test_bulk_action_shows_a_result_per_case(client, session, sign_in):
-    reviewer = sign_in(Role.reviewer)
+def test_bulk_action_shows_a_result_per_case(client, session, signed_in):
+    reviewer = signed_in(Role.reviewer)
     mine = put_case(session, state="triage", assignee=reviewer)
     unclaimed = put_case(session, state="triage")
     session.commit()
@@ -289,9 +281,9 @@ def test_bulk_action_shows_a_result_per_case(client, session, sign_in):
 
 
 def test_a_bulk_action_missing_its_note_is_refused_with_the_error_at_the_field(
-    client, session, sign_in
+    client, session, signed_in
 ):
-    reviewer = sign_in(Role.reviewer)
+    reviewer = signed_in(Role.reviewer)
     case = put_case(session, state="triage", assignee=reviewer)
     session.commit()
     token = csrf_token(client, f"/queues/triage/bulk?case={case.reference}")
@@ -306,14 +298,14 @@ def test_a_bulk_action_missing_its_note_is_refused_with_the_error_at_the_field(
 
 
 def test_search_finds_by_reference_subject_and_words_but_never_a_hidden_case(
-    client, session, sign_in
+    client, session, signed_in
 ):
     open_case = put_case(session, subject="acct-55", explanation="Spam about crypto giveaways.")
     hidden = put_case(
         session, workflow="child_safety", subject="acct-66", explanation="crypto grooming"
     )
     session.commit()
-    sign_in(Role.reviewer)
+    signed_in(Role.reviewer)
     for query in (open_case.reference, "acct-55", "crypto giveaways"):
         response = client.get("/search", query_string={"q": query})
         assert response.status_code == 200
@@ -338,14 +330,14 @@ def _post_endpoints(case: Case, user_id: int) -> list[tuple[str, dict]]:
 @pytest.mark.parametrize(
     "index", range(5), ids=["claim-next", "claim", "release", "reassign", "bulk"]
 )
-def test_every_form_rejects_a_missing_csrf_token(client, session, sign_in, users, index):
-    admin = sign_in(Role.admin)
-    case = put_case(session, state="triage", assignee=users(Role.reviewer))
+def test_every_form_rejects_a_missing_csrf_token(client, session, signed_in, staff, index):
+    admin = signed_in(Role.admin)
+    case = put_case(session, state="triage", assignee=staff(Role.reviewer))
     session.commit()
     url, data = _post_endpoints(case, admin.id)[index]
     response = client.post(url, data=data)
     assert response.status_code == 400
     assert "security token" in response.get_data(as_text=True)
     after = reload(session, case)
-    assert (after.state, after.assignee_id) == ("triage", users(Role.reviewer).id)
+    assert (after.state, after.assignee_id) == ("triage", staff(Role.reviewer).id)
     assert session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id)).all() == []
