@@ -11,6 +11,35 @@ from cases.lifecycle.deployed import definitions, register_definition
 from cases.models import ApiKey, Case, Report, Subject, User
 from workflows import get_state
 
+# The smallest valid workflow: one working state, one transition to a terminal state.
+MINI_WORKFLOW = """\
+name = "mini"
+version = 1
+label = "Mini"
+kind = "standard"
+restricted = false
+initial = "open"
+
+[states.open]
+label = "Open"
+stage = "triage"
+queue = "triage"
+sla = { p1 = 1, p2 = 2, p3 = 3, p4 = 4 }
+
+[states.done]
+label = "Done"
+stage = "resolved"
+terminal = true
+
+[[transitions]]
+name = "finish"
+label = "Finish"
+from = ["open"]
+to = "done"
+roles = ["reviewer"]
+requires = ["note"]
+"""
+
 PASSWORD = "correct horse battery staple"
 _counter = itertools.count(1)
 

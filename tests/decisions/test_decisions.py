@@ -17,7 +17,7 @@ from cases.lifecycle.transitions import DecisionRequired, transition_case
 from cases.models import Decision, Outbox
 from cases.trail.models import EventPayload
 from tests.casework import DECISION_FIELDS, page_token
-from tests.factories import make_case
+from tests.factories import MINI_WORKFLOW, make_case
 from tests.helpers import events, reloaded
 
 STATEMENT = {
@@ -244,34 +244,16 @@ def test_revising_needs_a_decision_to_revise(session, open_case):
 
 
 # A deployment's own workflow whose deciding transition has a name the code never heard of.
-QUICK = """\
-name = "quick"
-version = 1
-label = "Quick decisions"
-kind = "standard"
-restricted = false
-initial = "open"
-
-[states.open]
-label = "Open"
-stage = "enforcement"
-queue = "enforcement"
-sla = { p1 = 1, p2 = 2, p3 = 3, p4 = 4 }
-
-[states.done]
-label = "Done"
-stage = "resolved"
-terminal = true
-
-[[transitions]]
-name = "impose"
-label = "Impose a restriction"
-from = ["open"]
-to = "done"
-roles = ["reviewer"]
-requires = ["policy_clause", "restriction", "statement_of_reasons", "territorial_scope"]
-decides = "decision"
-"""
+QUICK = (
+    MINI_WORKFLOW.replace('name = "mini"', 'name = "quick"')
+    .replace('stage = "triage"\nqueue = "triage"', 'stage = "enforcement"\nqueue = "enforcement"')
+    .replace('name = "finish"', 'name = "impose"')
+    .replace(
+        'requires = ["note"]',
+        'requires = ["policy_clause", "restriction", "statement_of_reasons", "territorial_scope"]\n'
+        'decides = "decision"',
+    )
+)
 
 
 @pytest.fixture

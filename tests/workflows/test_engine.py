@@ -4,6 +4,7 @@ import hashlib
 
 import pytest
 
+from tests.factories import MINI_WORKFLOW as MINI
 from workflows import (
     DECISION_FIELDS,
     KNOWN_GUARDS,
@@ -25,34 +26,6 @@ from workflows import (
     parse_workflow,
     sla_hours,
 )
-
-MINI = """\
-name = "mini"
-version = 1
-label = "Mini"
-kind = "standard"
-restricted = false
-initial = "open"
-
-[states.open]
-label = "Open"
-stage = "triage"
-queue = "triage"
-sla = { p1 = 1, p2 = 2, p3 = 3, p4 = 4 }
-
-[states.done]
-label = "Done"
-stage = "resolved"
-terminal = true
-
-[[transitions]]
-name = "finish"
-label = "Finish"
-from = ["open"]
-to = "done"
-roles = ["reviewer"]
-requires = ["note"]
-"""
 
 MINI_CHILD = """\
 name = "mini"
