@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app, g, request
+from flask import g, request
 from sqlmodel import Session
 
 from cases.api import api_key_required, bp
@@ -400,7 +400,6 @@ def post_report():
             session,
             report=report,
             raw_payload=text,
-            max_attachment_bytes=int(current_app.config["REPORT_ATTACHMENT_MAX_BYTES"]),
         )
     except IntakeError as exc:
         raise invalid({_REPORT_PATHS.get(exc.field, exc.field): str(exc)}) from None

@@ -1,4 +1,4 @@
-"""The HTML shell: security headers, HTTPS-aware cookies, login loading, home page."""
+"""The HTML shell: security headers, HTTPS-aware cookies, body limits, navigation, home page."""
 
 from collections.abc import Callable
 

@@ -2,19 +2,13 @@
 
 from urllib.parse import urlsplit
 
-from flask import (
-    current_app,
-)
+from flask import current_app
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
-from cases.evidence.uploads import (
-    Attachment,
-    AttachmentRejected,
-    inspect_attachment,
-)
+from cases.evidence.uploads import Attachment, AttachmentRejected, inspect_attachment
 from cases.intake.public_reports import PublicReport
 from cases.intake.service import contact_exempt
 from cases.lifecycle.deployed import definitions

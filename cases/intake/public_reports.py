@@ -9,11 +9,7 @@ from hashlib import sha256
 
 from sqlmodel import Session
 
-from cases.enums import (
-    EventType,
-    ReportSource,
-    SubjectKind,
-)
+from cases.enums import EventType, ReportSource, SubjectKind
 from cases.evidence.blobs import blob_store
 from cases.evidence.uploads import Attachment
 from cases.intake.service import (
@@ -83,7 +79,6 @@ def submit_public_report(
     *,
     report: PublicReport,
     attachments: Sequence[Attachment] = (),
-    max_attachment_bytes: int,
     raw_payload: str | None = None,
     now: datetime | None = None,
 ) -> IntakeOutcome:
@@ -104,9 +99,7 @@ def submit_public_report(
         content_ref=report.content_id,
     )
     outcome = receive(session, item=item, actor=PORTAL, now=now)
-    attach_evidence(
-        session, outcome=outcome, attachments=attachments, max_bytes=max_attachment_bytes, now=now
-    )
+    attach_evidence(session, outcome=outcome, attachments=attachments, now=now)
     return outcome
 
 
@@ -127,7 +120,6 @@ def attach_evidence(
     *,
     outcome: IntakeOutcome,
     attachments: Sequence[Attachment],
-    max_bytes: int,
     now: datetime | None = None,
 ) -> None:
     """Store each attachment and add it to the report's case as an `evidence_added` event."""
@@ -141,7 +133,8 @@ def attach_evidence(
             stream=attachment.stream,
             media_type=attachment.media_type,
             restricted=outcome.case.restricted,
-            max_size=max_bytes,
+            # Inspection measured it against the upload limit; the stream may not grow since.
+            max_size=attachment.size,
         )
         evidence.append(
             NewEvent(

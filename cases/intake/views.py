@@ -20,10 +20,7 @@ from cases.core.extensions import limiter, public_limit
 from cases.core.mail import mail_enabled
 from cases.core.web import body_limit, private_page
 from cases.enums import AppellantKind
-from cases.evidence.uploads import (
-    ACCEPTED_TYPES,
-    human_size,
-)
+from cases.evidence.uploads import ACCEPTED_TYPES, human_size
 from cases.intake.forms import PublicReportForm
 from cases.intake.public_reports import submit_public_report
 from cases.intake.service import IntakeError
@@ -84,7 +81,6 @@ def report():
             session,
             report=form.public_report(),
             attachments=form.inspected,
-            max_attachment_bytes=int(current_app.config["REPORT_ATTACHMENT_MAX_BYTES"]),
         )
     except IntakeError as exc:
         getattr(form, exc.field, form.category).errors.append(str(exc))

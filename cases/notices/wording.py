@@ -6,10 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from cases.enums import (
-    AppealOutcome,
-    Restriction,
-)
+from cases.enums import AppealOutcome, Restriction
 from cases.lifecycle.deployed import definitions
 from cases.lifecycle.transitions import APPEAL_WINDOW, latest_decision
 from cases.models import Appeal, Case, Decision

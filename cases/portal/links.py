@@ -12,9 +12,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from cases.enums import (
-    AppellantKind,
-)
+from cases.enums import AppellantKind
 from cases.models import Case, Report
 
 STATUS_LINK_SALT = "docket.status-link"

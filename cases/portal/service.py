@@ -7,12 +7,7 @@ from enum import StrEnum
 
 from sqlmodel import Session, select
 
-from cases.enums import (
-    AppealOutcome,
-    EventType,
-    Restriction,
-    Stage,
-)
+from cases.enums import AppealOutcome, EventType, Restriction, Stage
 from cases.lifecycle.transitions import case_workflow, latest_decision
 from cases.models import Case, Report, Subject
 from cases.notices.wording import (

@@ -6,13 +6,7 @@ referrer to another site."""
 import logging
 import re
 
-from flask import (
-    Blueprint,
-    Flask,
-    abort,
-    make_response,
-    render_template,
-)
+from flask import Blueprint, Flask, abort, make_response, render_template
 
 from cases.core.db import get_session
 from cases.core.extensions import limiter, public_limit

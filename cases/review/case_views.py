@@ -24,11 +24,7 @@ from cases.accounts.access import CaseNotFound, get_case
 from cases.core.db import get_session, session_scope
 from cases.core.security import require_permission
 from cases.core.sqltypes import utcnow
-from cases.decisions.service import (
-    DecisionInvalid,
-    fire_transition,
-    preview_notice,
-)
+from cases.decisions.service import DecisionInvalid, fire_transition, preview_notice
 from cases.enums import Permission, ReportSource
 from cases.evidence.service import EvidenceNotFound, open_evidence
 from cases.lifecycle.actors import Actor

@@ -31,7 +31,7 @@ def open_case(session, *, email: str | None = None, name: str | None = None) -> 
         reporter_email=email,
         good_faith=True,
     )
-    return submit_public_report(session, report=notice, max_attachment_bytes=1024).case
+    return submit_public_report(session, report=notice).case
 
 
 def with_contact(session, case: Case, email: str | None = AFFECTED) -> Case:

@@ -62,7 +62,7 @@ def decide(session, case: Case, restriction: str = Restriction.temporary_suspens
 @pytest.fixture
 def reported(app, session):
     """A report opening a case, and the decision taken on it."""
-    outcome = submit_public_report(session, report=notice(), max_attachment_bytes=1024)
+    outcome = submit_public_report(session, report=notice())
     decision = decide(session, outcome.case)
     outcome.case.state, outcome.case.stage = "enforced", "enforcement"
     session.commit()
@@ -111,7 +111,7 @@ def test_the_affected_user_sees_the_statement_of_reasons_and_how_to_appeal(app, 
 
 
 def test_a_case_without_a_decision_says_so_to_the_affected_user(app, client, session):
-    outcome = submit_public_report(session, report=notice(), max_attachment_bytes=1024)
+    outcome = submit_public_report(session, report=notice())
     session.commit()
     with app.app_context():
         page = client.get(affected_user_link(outcome.case)).get_data(as_text=True)
