@@ -42,7 +42,9 @@ def rank(module: str) -> int:
         return CORE
     if leaf == "models":
         return MODELS
-    if leaf.endswith(ENTRY_LEAVES) or module.startswith("cases.api") or module == "cases.demo":
+    # A domain's views.py, forms.py, cli.py or jobs.py (the package cases.jobs is not one).
+    domain_module = len(parts) > 2 and leaf.endswith(ENTRY_LEAVES)
+    if domain_module or module.startswith("cases.api") or module == "cases.demo":
         return ENTRY
     if module.startswith(SPINE_PACKAGES):
         return SPINE
@@ -64,8 +66,10 @@ def imported(tree: ast.AST, known: set[str]) -> set[str]:
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module:
-            # `from cases.core import db` imports the module cases.core.db
-            names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+            # `from cases.core import db` imports the module cases.core.db; `from cases.core.db
+            # import get_session` imports cases.core.db itself.
+            submodules = [f"{node.module}.{alias.name}" for alias in node.names]
+            names = [name for name in submodules if name in known] or [node.module]
         else:
             continue
         found.update(name for name in names if name in known)
@@ -109,6 +113,8 @@ def test_imports_run_one_way():
         ("cases.lifecycle.transitions", SPINE),
         ("cases.jobs.outbox", SPINE),
         ("cases.jobs.cli", ENTRY),
+        ("cases.jobs", SPINE),
+        ("cases.audit.jobs", ENTRY),
         ("cases.trail.store", SPINE),
         ("cases.models", MODELS),
         ("cases.trail.models", MODELS),
