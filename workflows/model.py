@@ -95,9 +95,28 @@ class RequiredField(StrEnum):
     duration_days = "duration_days"
     territorial_scope = "territorial_scope"
     note = "note"
+    question = "question"
+    """Asked of the reporter and sent to them; unlike a note, not internal."""
+    answer = "answer"
+    """The reporter's answer to a question, from their private page."""
     appeal_outcome = "appeal_outcome"
     ncmec_report_id = "ncmec_report_id"
     no_report_reason = "no_report_reason"
+
+
+class AppealOutcome(StrEnum):
+    """How an appeal ends (``ends_appeal = …`` in the TOML); ``omitted``: not examined, e.g.
+    withdrawn or inadmissible."""
+
+    upheld = "upheld"
+    partially_reversed = "partially_reversed"
+    reversed = "reversed"
+    omitted = "omitted"
+
+
+MIN_APPEAL_WINDOW_DAYS: Final = 182
+"""DSA Art. 20(1): an appeal stays open for at least six months after the person was informed."""
+DEFAULT_APPEAL_WINDOW_DAYS: Final = 183
 
 
 class DecisionKind(StrEnum):
@@ -110,6 +129,9 @@ class DecisionKind(StrEnum):
     """An appeal that succeeds in part: a lesser restriction replaces the one under appeal."""
     reversal = "reversal"
     """An appeal that succeeds: the restriction is lifted (a ``no_action`` decision)."""
+    dismissal = "dismissal"
+    """A decision not to act on the reports: a ``no_action`` decision, so its author is known
+    when a reporter appeals it (DSA Art. 20(1))."""
 
 
 # The fields a transition that records each kind of decision must ask for.
@@ -126,6 +148,7 @@ DECISION_FIELDS: Final = {
         {RequiredField.restriction, RequiredField.statement_of_reasons}
     ),
     DecisionKind.reversal: frozenset({RequiredField.statement_of_reasons}),
+    DecisionKind.dismissal: frozenset({RequiredField.note}),
 }
 
 
@@ -159,6 +182,11 @@ class Transition:
     second_approval: bool
     decides: DecisionKind | None
     """The decision it records, only ever through the decision service; ``None``: none."""
+    files_appeal: bool
+    """It moves a case into its appeal: fired only by the appeals service, which writes the
+    ``Appeal`` with the appellant, the grounds and the window check in the same transaction."""
+    ends_appeal: AppealOutcome | None
+    """The outcome it records on the open appeal; ``None``: it ends none."""
 
     @property
     def system_only(self) -> bool:
@@ -180,6 +208,8 @@ class Workflow:
     kind: WorkflowKind
     restricted: bool
     initial: str
+    appeal_window_days: int
+    """How long after the affected person was informed of a decision they may appeal it."""
     states: Mapping[str, State]
     transitions: tuple[Transition, ...]
     digest: str

@@ -14,7 +14,10 @@ from typing import Any, Final, TypeVar
 
 from workflows.model import (
     DECISION_FIELDS,
+    DEFAULT_APPEAL_WINDOW_DAYS,
+    MIN_APPEAL_WINDOW_DAYS,
     POLICY_FILENAME,
+    AppealOutcome,
     DecisionKind,
     DefinitionError,
     PriorityBand,
@@ -179,6 +182,9 @@ def _parse_transition(
     decides = table.get("decides", str, None)
     if decides is not None:
         decides = table.enum_member(decides, DecisionKind, what="decision kind in 'decides'")
+    ends_appeal = table.get("ends_appeal", str, None)
+    if ends_appeal is not None:
+        ends_appeal = table.enum_member(ends_appeal, AppealOutcome, what="outcome in 'ends_appeal'")
     guards = table.get_strings("guards", default=[]) or []
     jobs = table.get_strings("jobs", default=[]) or []
     for kind, names, known in (("guard", guards, known_guards), ("job", jobs, known_jobs)):
@@ -195,6 +201,8 @@ def _parse_transition(
         jobs=tuple(jobs),
         second_approval=table.get("second_approval", bool, False),
         decides=decides,
+        files_appeal=table.get("files_appeal", bool, False),
+        ends_appeal=ends_appeal,
     )
     if decides is not None:
         missing = sorted(DECISION_FIELDS[decides] - set(transition.requires))
@@ -239,7 +247,14 @@ def _parse(
         "kind": top.get_enum("kind", WorkflowKind, what="kind"),
         "restricted": top.get("restricted", bool),
         "initial": top.get("initial", str),
+        "appeal_window_days": top.get("appeal_window_days", int, DEFAULT_APPEAL_WINDOW_DAYS),
     }
+    window = header["appeal_window_days"]
+    if window is not None and window < MIN_APPEAL_WINDOW_DAYS:
+        top.problem(
+            f"'appeal_window_days' must be at least {MIN_APPEAL_WINDOW_DAYS} "
+            "(DSA Art. 20: six months)"
+        )
     if header["version"] is not None and header["version"] < 1:
         top.problem("'version' must be 1 or more")
     raw_states = top.get("states", dict) or {}

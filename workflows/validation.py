@@ -1,5 +1,5 @@
 """Rules about a whole workflow graph: reachability, dead ends, SLAs where staff have work, roles
-that may see the workflow's cases, and the child-safety rules."""
+that may see the workflow's cases, who files and hears appeals, and the child-safety rules."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from workflows.model import (
     NO_REPORT_APPROVED,
     PLACE_PRESERVATION_HOLD,
     RESTRICTED_VIEWERS,
+    AppealOutcome,
+    DecisionKind,
     PriorityBand,
     Role,
     Stage,
@@ -65,6 +67,7 @@ def check_graph(workflow: Workflow, *, where: str) -> list[str]:
         problems.extend(_check_sla(state, outgoing[name], here=here))
     for t in transitions:
         problems.extend(_check_roles(workflow, t, where=f"{where}: transition {t.name!r}"))
+        problems.extend(_check_appeal(workflow, t, where=f"{where}: transition {t.name!r}"))
     if workflow.kind is WorkflowKind.child_safety:
         problems.extend(_check_child_safety(workflow, where=where))
     return problems
@@ -96,6 +99,44 @@ def _check_roles(workflow: Workflow, t: Transition, *, where: str) -> list[str]:
             f"{where}: role {role.value!r} cannot see restricted cases"
             for role in sorted(t.roles - RESTRICTED_VIEWERS)
         )
+    return problems
+
+
+# The decision kind an appeal outcome must record, where it records one.
+OUTCOME_DECIDES = {
+    AppealOutcome.partially_reversed: DecisionKind.partial_reversal,
+    AppealOutcome.reversed: DecisionKind.reversal,
+}
+
+
+def _check_appeal(workflow: Workflow, t: Transition, *, where: str) -> list[str]:
+    """Appeals are filed only through the appeals service, and heard only by a person who did
+    not take the decision under appeal (DSA Art. 20(6))."""
+    problems = []
+    in_appeal = {n for n, s in workflow.states.items() if s.stage is Stage.appeal}
+    enters = t.to in in_appeal and not set(t.sources) <= in_appeal
+    if enters != t.files_appeal:
+        problems.append(
+            f"{where}: a transition into the appeal stage from outside it must set "
+            "files_appeal = true, and only such a transition may"
+        )
+    if t.files_appeal and not t.system_only:
+        problems.append(f"{where}: files_appeal transitions are the system's (roles = [])")
+    hears = bool(set(t.sources) & in_appeal) and not t.system_only
+    if hears and "not_decision_author" not in t.guards:
+        problems.append(
+            f"{where}: a transition out of the appeal stage must be guarded by "
+            "'not_decision_author'"
+        )
+    if t.ends_appeal is not None:
+        if not set(t.sources) <= in_appeal or t.system_only:
+            problems.append(f"{where}: ends_appeal fires from appeal states, by a person")
+        if t.decides != OUTCOME_DECIDES.get(t.ends_appeal):
+            wanted = OUTCOME_DECIDES.get(t.ends_appeal)
+            problems.append(
+                f"{where}: ends_appeal {t.ends_appeal.value!r} must "
+                + (f"decide {wanted.value!r}" if wanted else "not decide")
+            )
     return problems
 
 

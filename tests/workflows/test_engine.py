@@ -243,8 +243,8 @@ BROKEN = [
     pytest.param(
         MINI.replace('requires = ["note"]', 'requires = ["mood"]'),
         "transition 'finish': unknown required field 'mood' (expected one of: policy_clause, "
-        "statement_of_reasons, restriction, duration_days, territorial_scope, note, "
-        "appeal_outcome, ncmec_report_id, no_report_reason)",
+        "statement_of_reasons, restriction, duration_days, territorial_scope, note, question, "
+        "answer, appeal_outcome, ncmec_report_id, no_report_reason)",
         id="unknown-required-field",
     ),
     pytest.param(
