@@ -1,13 +1,15 @@
 """Closed sets of names shared by the whole application.
 
-Pure ``StrEnum`` definitions, so any layer (the trail, services, views) can use them. ``Role`` and
-``Stage`` are part of the workflow language, so they are defined by the engine (which imports
-nothing of ``cases``) and re-exported here. A member compares equal to its string
-value, so values read from the database, TOML or JSON need no conversion before a comparison.
+Pure ``StrEnum`` definitions, so any layer (the trail, services, views) can use them. ``Role``,
+``Stage`` and ``AppealOutcome`` are part of the workflow language, so they are defined by the
+engine (which imports nothing of ``cases``) and re-exported here. A member compares equal to its
+string value, so values read from the database, TOML or JSON need no conversion before a
+comparison.
 """
 
 from enum import StrEnum
 
+from workflows.model import AppealOutcome as AppealOutcome
 from workflows.model import Role as Role
 from workflows.model import Stage as Stage
 
@@ -56,6 +58,7 @@ class ApiScope(StrEnum):
     detections_write = "detections:write"
     cases_read = "cases:read"
     cases_write = "cases:write"
+    appeals_write = "appeals:write"
 
 
 class SubjectKind(StrEnum):
@@ -97,13 +100,48 @@ class AppellantKind(StrEnum):
     reporter = "reporter"
 
 
-class AppealOutcome(StrEnum):
-    """How an appeal ends (`omitted`: not examined, e.g. withdrawn or out of time)."""
+class AppealChannel(StrEnum):
+    """Where an appeal was filed: the private page, or the operator's product through the API."""
 
-    upheld = "upheld"
-    partially_reversed = "partially_reversed"
-    reversed = "reversed"
-    omitted = "omitted"
+    portal = "portal"
+    api = "api"
+
+
+class NoticeKind(StrEnum):
+    """What a message to a person is about."""
+
+    receipt = "receipt"
+    decision_notice = "decision_notice"
+    information_request = "information_request"
+    outcome = "outcome"
+    appeal_received = "appeal_received"
+    appeal_outcome = "appeal_outcome"
+    access_request = "access_request"
+
+
+class MessageChannel(StrEnum):
+    """How a message reaches its recipient: SMTP, the operator's product (a signed `notice`
+    webhook), or the embedded outbox (`.eml` files under instance/mail/, no mail server)."""
+
+    email = "email"
+    webhook = "webhook"
+    outbox = "outbox"
+
+
+class MessageStatus(StrEnum):
+    """Where a message stands; `not_sent` carries why (no contact, no channel configured)."""
+
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+    not_sent = "not_sent"
+
+
+class AccessRequestStatus(StrEnum):
+    """A data subject's access request (GDPR Art. 15): due within a month of receipt."""
+
+    open = "open"
+    fulfilled = "fulfilled"
 
 
 class HoldKind(StrEnum):
@@ -137,6 +175,9 @@ class EventType(StrEnum):
     decision = "decision"
     enforcement_sent = "enforcement_sent"
     notification_sent = "notification_sent"
+    link_issued = "link_issued"
+    link_used = "link_used"
+    link_revoked = "link_revoked"
     appeal_filed = "appeal_filed"
     appeal_decided = "appeal_decided"
     evidence_added = "evidence_added"
@@ -147,4 +188,6 @@ class EventType(StrEnum):
     ncmec_report_submitted = "ncmec_report_submitted"
     ncmec_report_finished = "ncmec_report_finished"
     exported = "exported"
+    access_requested = "access_requested"
+    access_fulfilled = "access_fulfilled"
     erased = "erased"

@@ -96,6 +96,8 @@ class Subject(SQLModel, table=True):
     external_id: str = Field(max_length=200)
     display: str | None = Field(default=None, max_length=200)
     contact_email: str | None = Field(default=None, max_length=320)
+    # BCP 47 language tag for messages to this person, as the operator's platform knows it.
+    contact_locale: str | None = Field(default=None, max_length=35)
     created_at: datetime = _time(nullable=False, default=True)
 
 
@@ -211,21 +213,97 @@ class Decision(SQLModel, table=True):
     # enforcement webhook) acts on exactly this decision even after later ones were made.
     transition: str | None = Field(default=None, max_length=64)
     transition_event_id: int | None = Field(default=None, foreign_key="case_event.id", unique=True)
+    # When the person it restricts was first told of it (any channel): the appeal window runs
+    # from here (DSA Art. 20(1)); until then, from `decided_at`.
+    informed_at: datetime | None = _time()
 
 
 class Appeal(SQLModel, table=True):
+    """An appeal against a decision (DSA Art. 20), by the affected user or a reporter."""
+
     __tablename__ = "appeal"
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case_file.id", index=True)
     decision_id: int = Field(foreign_key="decision.id")
     appellant: str = Field(max_length=20)
+    # The reporter's report, when a reporter appeals a decision not to act on it.
+    report_id: int | None = Field(default=None, foreign_key="report.id")
+    channel: str = Field(default="portal", max_length=12)
     grounds: str = Field(sa_type=sa.Text)
+    # SHA-256 of each file the appellant attached (the files are the case's evidence).
+    attachments: list = _json(list)
     filed_at: datetime = _time(nullable=False, default=True)
     window_closes_at: datetime = _time(nullable=False)
     reviewer_id: int | None = Field(default=None, foreign_key="staff_user.id")
     outcome: str | None = Field(default=None, max_length=24)
+    reasons: str | None = Field(default=None, sa_type=sa.Text)
+    # The decision a partial reversal or a reversal put in place of the one under appeal.
+    resulting_decision_id: int | None = Field(default=None, foreign_key="decision.id")
     decided_at: datetime | None = _time()
+
+
+class StatusLink(SQLModel, table=True):
+    """A private link's record: its token is signed and carries only this row's id, so a link
+    expires with `expires_at` and ends early when revoked."""
+
+    __tablename__ = "status_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    holder: str = Field(max_length=20)
+    report_id: int | None = Field(default=None, foreign_key="report.id")
+    issued_at: datetime = _time(nullable=False, default=True)
+    expires_at: datetime = _time(nullable=False)
+    revoked_at: datetime | None = _time()
+    revoked_by_id: int | None = Field(default=None, foreign_key="staff_user.id")
+    last_used_at: datetime | None = _time()
+
+
+class Message(SQLModel, table=True):
+    """One notice to one person through one channel, and where its delivery stands."""
+
+    __tablename__ = "message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    outbox_id: int | None = Field(default=None, foreign_key="outbox.id", index=True)
+    kind: str = Field(max_length=24)
+    recipient_role: str = Field(max_length=20)
+    report_id: int | None = Field(default=None, foreign_key="report.id")
+    decision_id: int | None = Field(default=None, foreign_key="decision.id")
+    link_id: int | None = Field(default=None, foreign_key="status_link.id")
+    channel: str = Field(max_length=12)
+    # An email address, or where a webhook went; None when no contact was known.
+    recipient: str | None = Field(default=None, max_length=320)
+    subject: str = Field(default="", max_length=300)
+    template: str = Field(default="", max_length=120)
+    status: str = Field(default="pending", max_length=12)
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    attempts: int = Field(default=0)
+    message_id: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _time(nullable=False, default=True)
+    sent_at: datetime | None = _time()
+
+
+class AccessRequest(SQLModel, table=True):
+    """A data subject's request for their data (GDPR Art. 15), due within one month."""
+
+    __tablename__ = "access_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_id: int = Field(foreign_key="subject.id", index=True)
+    # The case whose private link it came through; None when staff opened it.
+    case_id: int | None = Field(default=None, foreign_key="case_file.id")
+    channel: str = Field(max_length=12)
+    requested_by: str = Field(max_length=80)
+    received_at: datetime = _time(nullable=False, default=True)
+    due_at: datetime = _time(nullable=False)
+    status: str = Field(default="open", max_length=12, index=True)
+    fulfilled_at: datetime | None = _time()
+    fulfilled_by_id: int | None = Field(default=None, foreign_key="staff_user.id")
+    # SHA-256 of the JSON export handed over, so what was given can be shown later.
+    export_sha256: str | None = Field(default=None, max_length=64)
 
 
 class Hold(SQLModel, table=True):

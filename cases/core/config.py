@@ -53,8 +53,16 @@ DEFAULTS = {
     "REPORT_ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,  # per file on the public report form
     "REPORT_ATTACHMENT_MAX_FILES": 5,
     "STATUS_LINK_MAX_AGE_DAYS": 400,  # private status links outlive the six-month appeal window
+    # How notices reach affected users: "email", "webhook" (a signed `notice` event to
+    # WEBHOOK_URL, which the operator shows in its product) or "both"; each where configured.
+    "NOTICE_DELIVERY": "both",
+    # Certified out-of-court dispute settlement bodies named in appeal outcomes (DSA Art. 21):
+    # a list of {"name": …, "url": …}.
+    "DISPUTE_SETTLEMENT_BODIES": [],
+    "ACCESS_REQUEST_DAYS": 30,  # GDPR Art. 12(3): one month to answer an access request
     "PUBLIC_BASE_URL": "http://127.0.0.1:5000",  # where emailed links point (never a Host header)
-    "MAIL_SERVER": "",  # empty: notifications are recorded as not sent (offline default)
+    "MAIL_SERVER": "",  # empty: messages are written as .eml files under MAIL_OUTBOX_DIR
+    "MAIL_OUTBOX_DIR": None,  # None → instance/mail (the embedded outbox, shown at /admin/mail)
     "MAIL_PORT": 25,
     "MAIL_USE_TLS": False,  # STARTTLS
     "MAIL_USERNAME": None,
