@@ -3,7 +3,7 @@ because the session is rolled back when the request ends without a commit."""
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -64,9 +64,9 @@ def init_app(app: Flask) -> None:
         if exc.code == 413:
             limit = (request.max_content_length or 0) // 1024
             message = f"The request body is too large (limit {limit} KiB)."
-        response = error_response(exc.code or 500, _code_for(exc), message)
-        if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
-            response[0].headers["Allow"] = ", ".join(exc.valid_methods)
+        response = make_response(error_response(exc.code or 500, _code_for(exc), message))
+        if exc.code == 405 and getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
 
     @app.errorhandler(Exception)

@@ -1,14 +1,13 @@
-"""The public report form (`/report`): the notice's DSA Art. 16 elements and its attachments."""
+"""The public report form (`/report`): the notice's DSA Art. 16 elements and its attachments
+(checked by `cases.core.forms.AttachmentsField`, as on the private pages' forms)."""
 
 from urllib.parse import urlsplit
 
-from flask import current_app
 from flask_wtf import FlaskForm
-from flask_wtf.file import MultipleFileField
 from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
-from cases.evidence.uploads import Attachment, AttachmentRejected, inspect_attachment
+from cases.core.forms import AttachmentsField, plain_text
 from cases.intake.public_reports import PublicReport
 from cases.intake.service import contact_exempt
 from cases.lifecycle.deployed import definitions
@@ -37,17 +36,23 @@ class PublicReportForm(FlaskForm):
         validators=[DataRequired("Choose what the report is about.")],
         invalid_choice_message="Choose one of the listed categories.",
     )
-    url = StringField("Web address (URL)", validators=[Optional(), Length(max=2000), web_address])
-    content_id = StringField("Content id", validators=[Optional(), Length(max=200)])
-    account_id = StringField("Account id", validators=[Optional(), Length(max=200)])
+    url = StringField(
+        "Web address (URL)", validators=[Optional(), Length(max=2000), plain_text, web_address]
+    )
+    content_id = StringField("Content id", validators=[Optional(), Length(max=200), plain_text])
+    account_id = StringField("Account id", validators=[Optional(), Length(max=200), plain_text])
     explanation = TextAreaField(
         "What happened?",
-        validators=[DataRequired("Explain what you are reporting."), Length(max=20_000)],
+        validators=[
+            DataRequired("Explain what you are reporting."),
+            Length(max=20_000),
+            plain_text,
+        ],
     )
-    reporter_name = StringField("Your name", validators=[Length(max=200)])
+    reporter_name = StringField("Your name", validators=[Length(max=200), plain_text])
     reporter_email = EmailField(
         "Your email address",
-        validators=[Optional(), Length(max=320), Email("Give a valid email address.")],
+        validators=[Optional(), Length(max=320), plain_text, Email("Give a valid email address.")],
     )
     # Required, but checked with the rest of the notice by PublicReport.problems.
     good_faith = BooleanField(
@@ -55,35 +60,13 @@ class PublicReportForm(FlaskForm):
         "accurate and complete.",
         render_kw={"required": True},
     )
-    attachments = MultipleFileField("Attachments (optional)")
+    attachments = AttachmentsField("Attachments (optional)")
     # The honeypot: hidden from people (and from screen readers); naive bots fill every field.
     homepage = StringField("Leave this field empty")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.category.choices = category_choices()
-        self.inspected: list[Attachment] = []
-
-    def validate_attachments(self, field) -> None:
-        config = current_app.config
-        uploads = [f for f in field.data or () if f and f.filename]
-        limit = int(config["REPORT_ATTACHMENT_MAX_FILES"])
-        if len(uploads) > limit:
-            raise ValidationError(f"Attach at most {limit} files.")
-        problems = []
-        for upload in uploads:
-            try:
-                self.inspected.append(
-                    inspect_attachment(
-                        upload.stream,
-                        filename=upload.filename,
-                        max_bytes=int(config["REPORT_ATTACHMENT_MAX_BYTES"]),
-                    )
-                )
-            except AttachmentRejected as rejected:
-                problems.append(str(rejected))
-        if problems:
-            raise ValidationError(" ".join(problems))
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from cases.evidence.uploads import (
+from cases.core.uploads import (
     AttachmentRejected,
     clean_filename,
     inspect_attachment,
