@@ -7,13 +7,13 @@ import re
 
 import pytest
 
-from cases.decisions.service import decide_case
-from cases.enums import EventType, ReportSource
+from cases.appeals.service import file_appeal
+from cases.decisions.service import fire_transition
+from cases.enums import AppealChannel, AppellantKind, EventType, ReportSource
 from cases.evidence.blobs import blob_store
 from cases.intake.moderation import parse_moderation
 from cases.intake.service import IntakeItem, SubjectRef, receive
 from cases.lifecycle.actors import Actor
-from cases.lifecycle.transitions import transition_case
 from cases.models import Case, User
 from cases.review.claims import claim_case, reassign_case, release_case
 from cases.trail.blobs import store_blob
@@ -141,14 +141,24 @@ def walk(session, staff):
         worker = Actor.staff(staff("admin", "worker"))
         reviewer = Actor.staff(staff("lead", "reviewer"))
         for name in PATHS[state]:
-            actor = {"file_appeal": SYSTEM, "start_appeal_review": reviewer, "uphold": reviewer}
-            actor = actor.get(name, worker)
+            if name == "file_appeal":
+                file_appeal(
+                    session,
+                    case=case,
+                    appellant=AppellantKind.affected_user,
+                    grounds="I was joking; nobody was threatened.",
+                    channel=AppealChannel.portal,
+                    actor=Actor.system("portal"),
+                )
+                continue
+            actor = {"start_appeal_review": reviewer, "uphold": reviewer}.get(name, worker)
             if name in CLAIM_GUARDED and case.assignee_id != actor.user_id:
                 if case.assignee_id is not None:
                     release_case(session, case=case, actor=worker)
                 claim_case(session, case=case, actor=actor)
-            fire = decide_case if name == "decide" else transition_case
-            fire(session, case=case, transition=name, actor=actor, fields=STEP_FIELDS.get(name))
+            fire_transition(
+                session, case=case, transition=name, actor=actor, fields=STEP_FIELDS.get(name, {})
+            )
         session.commit()
         assert case.state == state
         return case

@@ -70,7 +70,7 @@ def me():
 
 
 def init_app(app: Flask) -> None:
-    from cases.api import cases, intake, log, openapi  # noqa: F401  (register their routes)
+    from cases.api import appeals, cases, intake, log, openapi  # noqa: F401  (their routes)
 
     csrf.exempt(bp)  # bearer keys, not cookies: nothing for a cross-site form to ride on
     app.register_blueprint(bp)

@@ -18,7 +18,7 @@ from cases.core.errors import ApiError
 from cases.decisions.service import DecisionInvalid, fire_transition
 from cases.enums import ApiScope
 from cases.lifecycle.actors import Actor
-from cases.lifecycle.transitions import AwaitingApproval, GuardRefused
+from cases.lifecycle.transitions import AppealRequired, AwaitingApproval, GuardRefused
 from cases.models import Case, Decision
 from workflows import MissingFields, RoleNotAllowed, TransitionRefused, UnknownTransition
 
@@ -97,7 +97,7 @@ def list_cases():
     }
 
 
-def _visible_case(reference: str, viewer) -> Case:
+def visible_case(reference: str, viewer) -> Case:
     try:
         return get_case(get_session(), reference=reference, viewer=viewer)
     except CaseNotFound:
@@ -107,7 +107,7 @@ def _visible_case(reference: str, viewer) -> Case:
 @bp.get("/cases/<reference>")
 def read_case(reference: str):
     viewer = current_viewer(ApiScope.cases_read)
-    case = _visible_case(reference, viewer)
+    case = visible_case(reference, viewer)
     decisions = get_session().exec(
         select(Decision).where(Decision.case_id == case.id).order_by(col(Decision.id))
     )
@@ -148,7 +148,7 @@ def fire(reference: str):
             fields={"fields": "must be an object"},
         )
     session = get_session()
-    case = _visible_case(reference, g.api_key)
+    case = visible_case(reference, g.api_key)
     actor = Actor.system(f"api_key:{g.api_key.id}")
     try:
         fire_transition(
@@ -166,6 +166,13 @@ def fire(reference: str):
         ) from None
     except RoleNotAllowed as exc:
         raise ApiError(403, "forbidden", str(exc)) from None
+    except AppealRequired:
+        raise ApiError(
+            409,
+            "transition_refused",
+            f"Appeals are filed with POST /api/v1/cases/{reference}/appeals, with the appellant "
+            "and the grounds.",
+        ) from None
     except (GuardRefused, AwaitingApproval, TransitionRefused) as exc:
         raise ApiError(409, "transition_refused", str(exc)) from None
     session.commit()

@@ -11,9 +11,9 @@ def _errors(*codes: int) -> dict:
         401: "No valid API key",
         403: "The key lacks the scope, or the role may not act",
         404: "No such case visible to the caller",
-        409: "Idempotency-Key reused with another body, or the transition was refused",
+        409: "Idempotency-Key reused with another body, transition refused, or appeal open",
         413: "Body too large",
-        422: "Validation failed; `fields` maps field paths to messages",
+        422: "Validation failed (`fields` maps field paths to messages); appeal window closed",
         429: "Rate limited",
     }
     return {str(code): {"description": reasons[code], **JSON_ERROR} for code in codes}
@@ -168,6 +168,19 @@ DOCUMENT = {
                 "parameters": [REFERENCE],
                 "requestBody": _json_body("{transition, fields}"),
                 "responses": {"200": _ok("{case}"), **_errors(401, 403, 404, 409, 422)},
+            }
+        },
+        "/cases/{reference}/appeals": {
+            "post": {
+                "summary": "Relay an appeal filed in the operator's product (scope appeals:write)",
+                "parameters": [REFERENCE, IDEMPOTENCY],
+                "requestBody": _json_body(
+                    "{appellant: {kind: affected_user|reporter, report_id?}, grounds, received_at?}"
+                ),
+                "responses": {
+                    "201": _ok("{appeal}"),
+                    **_errors(401, 403, 404, 409, 422),
+                },
             }
         },
         "/log/checkpoint": {

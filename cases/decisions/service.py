@@ -7,7 +7,9 @@ Callers that offer every transition (the case page, an API) use `fire_transition
 deciding ones here. A workflow declares which transitions decide (`decides` in its TOML): a first
 `decision`, a `partial_reversal` (a lesser restriction on appeal) or a `reversal` (the restriction
 lifted: a `no_action` decision, so that the enforcement webhook the workflow sends tells the
-platform to lift it).
+platform to lift it) or a `dismissal` (a `no_action` decision not to act on the reports, so its
+author is known when a reporter appeals it). A transition that `ends_appeal` also closes the open
+appeal with its outcome (`cases.appeals.service.record_outcome`) in the same transaction.
 """
 
 from collections.abc import Mapping
@@ -17,12 +19,13 @@ from typing import Any
 
 from sqlmodel import Session
 
+from cases.appeals.service import record_outcome
 from cases.core.sqltypes import utcnow
 from cases.enums import AppealOutcome, EventType, Restriction
 from cases.lifecycle.actors import Actor
 from cases.lifecycle.deployed import definitions
 from cases.lifecycle.transitions import (
-    APPEAL_WINDOW,
+    appeal_window,
     case_workflow,
     latest_decision,
     transition_case,
@@ -30,35 +33,32 @@ from cases.lifecycle.transitions import (
 from cases.models import Case, Decision
 from cases.notices.wording import (
     APPEAL_OUTCOME_WORDS,
+    EEA_COUNTRIES,
     RESTRICTION_WORDS,
+    WORLDWIDE,
     DecisionNotice,
     clause_words,
 )
 from cases.trail.canonical import utc_timestamp
 from cases.trail.store import append_event
-from workflows import DecisionKind, get_transition
+from workflows import DecisionKind, Transition, get_transition
 
 APPEAL_OUTCOMES = {
     DecisionKind.partial_reversal: AppealOutcome.partially_reversed,
     DecisionKind.reversal: AppealOutcome.reversed,
 }
 
-WORLDWIDE = "worldwide"
-# The EU and EEA countries, as the DSA Transparency Database spells them (ISO 3166-1 alpha-2).
-EEA_COUNTRIES = {
-    "AT": "Austria", "BE": "Belgium", "BG": "Bulgaria", "CY": "Cyprus", "CZ": "Czechia",
-    "DE": "Germany", "DK": "Denmark", "EE": "Estonia", "ES": "Spain", "FI": "Finland",
-    "FR": "France", "GR": "Greece", "HR": "Croatia", "HU": "Hungary", "IE": "Ireland",
-    "IS": "Iceland", "IT": "Italy", "LI": "Liechtenstein", "LT": "Lithuania", "LU": "Luxembourg",
-    "LV": "Latvia", "MT": "Malta", "NL": "Netherlands", "NO": "Norway", "PL": "Poland",
-    "PT": "Portugal", "RO": "Romania", "SE": "Sweden", "SI": "Slovenia", "SK": "Slovakia",
-}  # fmt: skip
 # Restrictions that last for a time need a duration; those that are final or nothing take none.
 DURATION_REQUIRED = frozenset({Restriction.temporary_suspension})
 DURATION_ALLOWED = DURATION_REQUIRED | {Restriction.feature_restriction}
 MAX_DURATION_DAYS = 3650
 # The Transparency Database's limits on the free-text elements of a statement of reasons.
 MAX_FACTS, MAX_GROUND, MAX_REDRESS = 5000, 2000, 2000
+NO_BREACH_GROUND = "No breach of the usage policies was found in what was reported."
+REPORTER_REDRESS = (
+    "If you reported this, you can appeal the decision not to act free of charge within six "
+    "months, through the private link you were given; someone who did not take it will review it."
+)
 DEFAULT_REDRESS = (
     "You can appeal this decision free of charge within six months, through the private link in "
     "this notice; someone who did not take the decision will review it. You may also refer the "
@@ -198,6 +198,8 @@ def decision_terms(
     kind = get_transition(case_workflow(session, case), transition).decides
     if kind is None:
         raise ValueError(f"{transition!r} does not decide")
+    if kind is DecisionKind.dismissal:
+        return _dismissal(case, fields)
     statement = _statement(fields.get("statement_of_reasons"))
     if kind is DecisionKind.decision:
         restriction = _restriction(fields.get("restriction"))
@@ -232,6 +234,24 @@ def decision_terms(
     )
 
 
+def _dismissal(case: Case, fields: Mapping[str, Any]) -> DecisionTerms:
+    """A decision not to act: the reviewer's note is the facts relied on."""
+    return DecisionTerms(
+        kind=DecisionKind.dismissal,
+        policy_clause=case.policy_clause or "",
+        restriction=Restriction.no_action,
+        duration_days=None,
+        territorial_scope=(WORLDWIDE,),
+        statement=StatementOfReasons(
+            facts=_text(fields.get("note"), field="note", limit=MAX_FACTS, label="The note"),
+            automated_detection=False,
+            automated_decision=False,
+            ground=NO_BREACH_GROUND,
+            redress=REPORTER_REDRESS,
+        ),
+    )
+
+
 def decide_case(
     session: Session,
     *,
@@ -243,6 +263,7 @@ def decide_case(
 ) -> Decision:
     """Fire a deciding transition and record its Decision and `decision` event, atomically."""
     terms = decision_terms(session, case=case, transition=transition, fields=fields)
+    chosen = get_transition(case_workflow(session, case), transition)
     event = transition_case(
         session,
         case=case,
@@ -284,6 +305,15 @@ def decide_case(
             **terms.as_fields(),
         },
     )
+    _close_appeal(
+        session,
+        case=case,
+        transition=chosen,
+        actor=actor,
+        fields=fields,
+        decision=decision,
+        at=event.at,
+    )
     return decision
 
 
@@ -300,8 +330,40 @@ def fire_transition(
     chosen = get_transition(case_workflow(session, case), transition)
     if chosen.decides is not None:
         decide_case(session, case=case, transition=transition, actor=actor, fields=fields)
-    else:
-        transition_case(session, case=case, transition=transition, actor=actor, fields=fields)
+        return
+    event = transition_case(session, case=case, transition=transition, actor=actor, fields=fields)
+    _close_appeal(
+        session,
+        case=case,
+        transition=chosen,
+        actor=actor,
+        fields=fields,
+        decision=None,
+        at=event.at,
+    )
+
+
+def _close_appeal(
+    session: Session,
+    *,
+    case: Case,
+    transition: Transition,
+    actor: Actor,
+    fields: Mapping[str, Any],
+    decision: Decision | None,
+    at: datetime,
+) -> None:
+    # A transition that ends the appeal records its outcome in the same transaction.
+    if transition.ends_appeal is not None:
+        record_outcome(
+            session,
+            case=case,
+            transition=transition,
+            actor=actor,
+            fields=fields,
+            decision=decision,
+            now=at,
+        )
 
 
 def preview_notice(
@@ -330,6 +392,6 @@ def preview_notice(
         automated_decision=terms.statement.automated_decision,
         redress=terms.statement.redress,
         decided_at=now,
-        appeal_until=now + APPEAL_WINDOW,
+        appeal_until=now + appeal_window(session, case=case),
         appeal_outcome=APPEAL_OUTCOME_WORDS[outcome] if outcome else None,
     )

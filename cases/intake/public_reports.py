@@ -9,9 +9,9 @@ from hashlib import sha256
 
 from sqlmodel import Session
 
-from cases.enums import EventType, ReportSource, SubjectKind
-from cases.evidence.blobs import blob_store
-from cases.evidence.uploads import Attachment
+from cases.core.uploads import Attachment
+from cases.enums import ReportSource, SubjectKind
+from cases.evidence.service import store_attachments
 from cases.intake.service import (
     SUBJECT_ID_MAX,
     IntakeError,
@@ -21,8 +21,6 @@ from cases.intake.service import (
     receive,
 )
 from cases.lifecycle.actors import Actor
-from cases.trail.blobs import store_blob
-from cases.trail.store import NewEvent, append_events
 
 PORTAL = Actor.system("public_report")
 
@@ -99,7 +97,14 @@ def submit_public_report(
         content_ref=report.content_id,
     )
     outcome = receive(session, item=item, actor=PORTAL, now=now)
-    attach_evidence(session, outcome=outcome, attachments=attachments, now=now)
+    store_attachments(
+        session,
+        case=outcome.case,
+        attachments=attachments,
+        actor=PORTAL,
+        context={"report_id": outcome.report_id},
+        now=now,
+    )
     return outcome
 
 
@@ -113,43 +118,3 @@ def _rendering(report: PublicReport, attachments: Sequence[Attachment]) -> str:
         {"filename": a.filename, "media_type": a.media_type, "size": a.size} for a in attachments
     ]
     return json.dumps(elements, sort_keys=True, ensure_ascii=False)
-
-
-def attach_evidence(
-    session: Session,
-    *,
-    outcome: IntakeOutcome,
-    attachments: Sequence[Attachment],
-    now: datetime | None = None,
-) -> None:
-    """Store each attachment and add it to the report's case as an `evidence_added` event."""
-    store = blob_store()
-    evidence = []
-    for attachment in attachments:
-        # Child-safety media goes to the separate, access-restricted area of the store.
-        blob = store_blob(
-            session,
-            store=store,
-            stream=attachment.stream,
-            media_type=attachment.media_type,
-            restricted=outcome.case.restricted,
-            # Inspection measured it against the upload limit; the stream may not grow since.
-            max_size=attachment.size,
-        )
-        evidence.append(
-            NewEvent(
-                case=outcome.case,
-                type=EventType.evidence_added,
-                actor=PORTAL.label,
-                payload={
-                    "report_id": outcome.report_id,
-                    "filename": attachment.filename,
-                    "media_type": attachment.media_type,
-                    "size": blob.size,
-                    "md5": blob.md5,
-                    "sha1": blob.sha1,
-                },
-                blobs=[blob.sha256],
-            )
-        )
-    append_events(session, evidence, at=now)

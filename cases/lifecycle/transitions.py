@@ -26,6 +26,7 @@ from cases.trail.models import CaseEvent
 from cases.trail.store import append_event
 from workflows import (
     KNOWN_GUARDS,
+    MIN_APPEAL_WINDOW_DAYS,
     Transition,
     TransitionRefused,
     Workflow,
@@ -34,7 +35,8 @@ from workflows import (
     get_state,
 )
 
-APPEAL_WINDOW = timedelta(days=183)  # DSA Art. 20: at least six months
+# The shortest window any workflow may give (DSA Art. 20: six months): the sweep's lower bound.
+SHORTEST_APPEAL_WINDOW = timedelta(days=MIN_APPEAL_WINDOW_DAYS)
 
 
 class GuardRefused(TransitionRefused):
@@ -44,6 +46,11 @@ class GuardRefused(TransitionRefused):
 class DecisionRequired(TransitionRefused):
     """A deciding transition fired other than through the decision service, which would leave
     the decision without its `Decision` row."""
+
+
+class AppealRequired(TransitionRefused):
+    """A transition that files an appeal fired other than through the appeals service, which
+    would leave the case in its appeal stage without an `Appeal`, an appellant or grounds."""
 
 
 class AwaitingApproval(Exception):
@@ -89,6 +96,22 @@ def latest_decision(session: Session, case_id: int) -> Decision | None:
     ).first()
 
 
+def appeal_window(session: Session, *, case: Case) -> timedelta:
+    return timedelta(days=case_workflow(session, case).appeal_window_days)
+
+
+def appeal_window_closes_at(
+    session: Session, *, case: Case, decision: Decision | None = None
+) -> datetime | None:
+    """When the appeal window of `decision` (default: the case's latest) closes: the workflow's
+    `appeal_window_days` after the person was informed of it (until then, after it was made).
+    None when nothing was decided."""
+    decision = decision or latest_decision(session, case.id)
+    if decision is None:
+        return None
+    return (decision.informed_at or decision.decided_at) + appeal_window(session, case=case)
+
+
 @guard("claimed_by_actor")
 def _claimed_by_actor(ctx: GuardContext) -> str | None:
     if ctx.actor.user is None or ctx.case.assignee_id == ctx.actor.user_id:
@@ -106,16 +129,13 @@ def _not_decision_author(ctx: GuardContext) -> str | None:
 
 @guard(
     "appeal_window_closed",
-    sweep_candidates=lambda now: col(Case.updated_at) <= now - APPEAL_WINDOW,
+    sweep_candidates=lambda now: col(Case.updated_at) <= now - SHORTEST_APPEAL_WINDOW,
 )
 def _appeal_window_closed(ctx: GuardContext) -> str | None:
-    decided = ctx.case.enforcement_at or ctx.case.resolved_at
-    decision = latest_decision(ctx.session, ctx.case.id)
-    if decision is not None:
-        decided = decision.decided_at
-    if decided is None or ctx.now >= decided + APPEAL_WINDOW:
+    closes = appeal_window_closes_at(ctx.session, case=ctx.case)
+    if closes is None or ctx.now >= closes:
         return None
-    return f"the appeal window is open until {decided + APPEAL_WINDOW:%Y-%m-%d}"
+    return f"the appeal window is open until {closes:%Y-%m-%d %H:%M} UTC"
 
 
 @guard(
@@ -207,9 +227,11 @@ def transition_case(
     fields: Mapping[str, Any] | None = None,
     now: datetime | None = None,
     deciding: bool = False,
+    filing_appeal: bool = False,
 ) -> CaseEvent:
     """Fire `transition` on `case` for `actor`, or raise TransitionRefused and change nothing.
-    A transition that `decides` is fired only by the decision service (`deciding=True`)."""
+    A transition that `decides` is fired only by the decision service (`deciding=True`), one that
+    `files_appeal` only by the appeals service (`filing_appeal=True`)."""
     fields = dict(fields or {})
     now = now or utcnow()
     _check_access(case, actor)
@@ -223,6 +245,11 @@ def transition_case(
     if chosen.decides is not None and not deciding:
         raise DecisionRequired(
             f"{chosen.label!r} records a decision: make it through the decision service."
+        )
+    if chosen.files_appeal and not filing_appeal:
+        raise AppealRequired(
+            f"{chosen.label!r} files an appeal: file it through the appeals service, with the "
+            "appellant and the grounds."
         )
     if chosen.second_approval:
         _require_second_person(

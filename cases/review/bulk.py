@@ -4,7 +4,8 @@ another's change, and every case gets its own result.
 
 Only transitions whose inputs can be the same for every case are offered: those needing at most a
 note and a policy clause. A decision needs a statement of reasons about its own case (DSA Art. 17),
-so decisions are made one case at a time on the case page.
+so decisions are made one case at a time on the case page; a dismissal (no action, the note its
+facts) is the exception, fired through the decision service like any other decision.
 """
 
 from dataclasses import dataclass
@@ -12,10 +13,11 @@ from dataclasses import dataclass
 from sqlmodel import Session, col
 
 from cases.accounts.access import Viewer, visible_cases
+from cases.decisions.service import DecisionInvalid, fire_transition
 from cases.lifecycle.actors import Actor
-from cases.lifecycle.transitions import allowed_transitions, case_workflow, transition_case
+from cases.lifecycle.transitions import allowed_transitions, case_workflow
 from cases.models import Case
-from workflows import RequiredField, Transition, TransitionRefused, get_state
+from workflows import DecisionKind, RequiredField, Transition, TransitionRefused, get_state
 
 BULK_FIELDS = frozenset({RequiredField.note, RequiredField.policy_clause})
 MAX_SELECTION = 100
@@ -24,7 +26,8 @@ MAX_SELECTION = 100
 def bulk_capable(transition: Transition) -> bool:
     return (
         not transition.second_approval
-        and transition.decides is None
+        # A dismissal is a decision whose only input is the note: bulk dismissing spam is common.
+        and transition.decides in (None, DecisionKind.dismissal)
         and set(transition.requires) <= BULK_FIELDS
     )
 
@@ -111,14 +114,14 @@ def _one(
     needed = {field.value for field in chosen.requires} if chosen else set()
     savepoint = session.begin_nested()
     try:
-        transition_case(
+        fire_transition(
             session,
             case=case,
             transition=transition,
             actor=actor,
             fields={name: value for name, value in fields.items() if name in needed},
         )
-    except TransitionRefused as exc:
+    except (TransitionRefused, DecisionInvalid) as exc:
         savepoint.rollback()
         return BulkResult(case.reference, False, str(exc))
     savepoint.commit()

@@ -39,7 +39,7 @@ from cases.models import Case, PendingApproval, Report
 from cases.review.case_page import case_page
 from cases.review.forms import NoteForm, transition_fields, transition_form
 from cases.review.notes import add_note
-from workflows import Transition, TransitionRefused
+from workflows import DecisionKind, Transition, TransitionRefused
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -55,6 +55,8 @@ EXTENSIONS = {
     "text/plain": ".txt",
 }
 PREVIEW_LINK = "(the affected user's private link)"
+# Nothing is sent to the affected user about a dismissal, so there is no notice to preview.
+PREVIEWLESS = (None, DecisionKind.dismissal)
 
 
 @bp.before_request
@@ -180,7 +182,7 @@ def transition(reference: str):
     if not form.validate_on_submit():
         return render_case(session, case, **again, status=422)
     fields = transition_fields(form, chosen)
-    previewing = request.form.get("action") == "preview" and chosen.decides is not None
+    previewing = request.form.get("action") == "preview" and chosen.decides not in PREVIEWLESS
     try:
         if previewing:
             preview = _preview(session, case, chosen, fields)

@@ -83,19 +83,27 @@ def release_case(
         raise ClaimConflict(f"{case.reference} is not claimed")
     if case.assignee_id != user.id:
         require_permission(user.role, Permission.reassign_cases)
+    case.updated_at = now
+    end_claim(session, case=case, actor=actor)
+    return case
+
+
+def end_claim(session: Session, *, case: Case, actor: Actor, reason: str | None = None) -> None:
+    """End whatever claim the case has (a `released` event), with no permission check: for the
+    services that end one as part of a change (an appeal filed goes back to its queue)."""
+    if case.assignee_id is None:
+        return
     previous = case.assignee_id
     case.assignee_id = None
     case.claim_expires_at = None
-    case.updated_at = now
     session.add(case)
     append_event(
         session,
         case=case,
         type=EventType.released,
         actor=actor.label,
-        payload={"assignee": f"user:{previous}"},
+        payload={"assignee": f"user:{previous}", **({"reason": reason} if reason else {})},
     )
-    return case
 
 
 def reassign_case(

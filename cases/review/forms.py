@@ -17,14 +17,13 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from cases.decisions.service import (
     DEFAULT_REDRESS,
-    EEA_COUNTRIES,
     MAX_DURATION_DAYS,
     MAX_FACTS,
     MAX_GROUND,
     MAX_REDRESS,
-    WORLDWIDE,
 )
 from cases.enums import Restriction
+from cases.notices.wording import EEA_COUNTRIES, WORLDWIDE
 from cases.review.notes import MAX_NOTE
 from workflows import Policy, RequiredField, Transition
 
@@ -56,6 +55,8 @@ FIELD_ORDER = (
     RequiredField.appeal_outcome,
     RequiredField.no_report_reason,
     RequiredField.ncmec_report_id,
+    RequiredField.question,
+    RequiredField.answer,
     RequiredField.note,
 )
 
@@ -143,6 +144,10 @@ def _fields_for(name: RequiredField, *, policy: Policy, required: bool) -> dict[
             }
         case RequiredField.note:
             return {name: _text("Note (internal)", MAX_NOTE, "Write the note.")}
+        case RequiredField.question:
+            return {name: _text("Question to the reporter (sent to them)", MAX_NOTE, "Ask it.")}
+        case RequiredField.answer:
+            return {name: _text("The reporter's answer", MAX_NOTE, "Give the answer.")}
         case RequiredField.appeal_outcome:
             return {
                 name: _text(

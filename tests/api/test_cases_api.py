@@ -42,6 +42,7 @@ def test_openapi_document_lists_the_interface(client):
         "/cases/{reference}",
         "/cases/{reference}/events",
         "/cases/{reference}/transitions",
+        "/cases/{reference}/appeals",
         "/log/checkpoint",
         "/log/proof/inclusion",
         "/log/proof/consistency",
@@ -98,7 +99,7 @@ def test_an_integration_fires_a_system_transition(client, session, ctx, key):
     session.commit()
     response = client.post(
         f"/api/v1/cases/{case.reference}/transitions",
-        json={"transition": "information_received"},
+        json={"transition": "information_received", "fields": {"answer": "At 3 pm, in #general."}},
         headers=bearer(key),
     )
     assert response.status_code == 200, response.get_json()
@@ -139,3 +140,17 @@ def test_transitions_need_a_key_with_the_write_scope(client, session, cases):
     )
     login(client, reviewer.email)  # a session cookie is not enough: no CSRF on the API
     assert client.post(url, json={"transition": "start_triage"}).status_code == 401
+
+
+def test_the_transitions_endpoint_cannot_file_an_appeal(client, session, ctx, key):
+    case = make_case(session, state="enforced", stage="enforcement")
+    session.commit()
+    response = client.post(
+        f"/api/v1/cases/{case.reference}/transitions",
+        json={"transition": "file_appeal"},
+        headers=bearer(key),
+    )
+    assert response.status_code == 409
+    assert "/appeals" in response.get_json()["error"]["message"]
+    session.refresh(case)
+    assert case.state == "enforced"

@@ -153,11 +153,11 @@ def test_the_preview_shows_the_notice_and_writes_nothing(client, session, decidi
     page = response.get_data(as_text=True)
     preview = page.split('<pre class="decision-preview">', 1)[1].split("</pre>", 1)[0]
     assert "STATEMENT OF REASONS" in preview and case.reference in preview
-    assert "The account was suspended for a time, for 14 days." in preview
-    assert "Where it applies: DE, FR" in preview
+    assert "The account was suspended for a time." in preview and "14 days, until " in preview
+    assert "Where it applies: In these countries only: Germany, France." in preview
     assert STATEMENT["facts"] in preview and "Threats, intimidation" in preview
-    assert "the content was detected automatically" in preview
-    assert "the decision was taken by a person" in preview
+    assert "Automated means were used to detect it." in preview
+    assert "The decision was taken by a person, not by automated means." in preview
     assert "Appeal within six months" in preview
     # The form keeps what was entered, so the reviewer can correct it and decide.
     assert STATEMENT["ground"] in page.split("</pre>", 1)[1]

@@ -7,6 +7,7 @@ import pytest
 from sqlmodel import select
 
 from cases.core.sqltypes import utcnow
+from cases.decisions.service import fire_transition
 from cases.enums import EventType, ReportSource, Stage
 from cases.intake.moderation import parse_moderation
 from cases.intake.service import IntakeItem, SubjectRef, receive, receive_all
@@ -98,7 +99,7 @@ def test_a_resolved_case_takes_no_new_reports(session):
     reviewer = Actor.staff(make_user(session))
     transition_case(session, case=case, transition="start_triage", actor=reviewer)
     claim_case(session, case=case, actor=reviewer)
-    transition_case(
+    fire_transition(
         session, case=case, transition="dismiss", actor=reviewer, fields={"note": "satire"}
     )
     session.commit()

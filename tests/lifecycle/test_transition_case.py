@@ -79,13 +79,14 @@ def test_guard_claimed_by_actor(open_case, actor, session):
         transition_case(
             session,
             case=case,
-            transition="dismiss",
+            transition="send_to_enforcement",
             actor=reviewer,
-            fields={"note": "Not a violation."},
+            fields={"policy_clause": "protect.threats"},
         )
     names = [t.name for t in allowed_transitions(session, case=case, actor=reviewer)]
-    assert "dismiss" not in names
-    assert "dismiss" in [t.name for t in allowed_transitions(session, case=case, actor=other)]
+    assert "send_to_enforcement" not in names
+    offered = allowed_transitions(session, case=case, actor=other)
+    assert "send_to_enforcement" in [t.name for t in offered]
 
 
 def test_trail_failure_leaves_the_case_unchanged(open_case, actor, session, monkeypatch, app):
@@ -218,7 +219,7 @@ def test_cases_in_flight_keep_their_workflow_version(app, open_case, actor, sess
     from workflows import SHIPPED_DIR
 
     old = open_case(subject="before-change")
-    custom = (SHIPPED_DIR / "standard.toml").read_text().replace("version = 1", "version = 2")
+    custom = (SHIPPED_DIR / "standard.toml").read_text().replace("version = 2", "version = 3")
     custom = custom.replace('label = "Start triage"', 'label = "Begin triage (v2)"')
     folder = app.instance_path + "/workflows"
     import os
@@ -227,9 +228,9 @@ def test_cases_in_flight_keep_their_workflow_version(app, open_case, actor, sess
     with open(folder + "/standard.toml", "w") as handle:
         handle.write(custom)
     app.extensions.pop(EXTENSION)
-    assert definitions().current("standard").version == 2
+    assert definitions().current("standard").version == 3
     new = open_case(subject="after-change")
-    assert (old.workflow_version, new.workflow_version) == (1, 2)
+    assert (old.workflow_version, new.workflow_version) == (2, 3)
     assert old.workflow_digest != new.workflow_digest
     reviewer = actor("reviewer")
     labels_old = [t.label for t in allowed_transitions(session, case=old, actor=reviewer)]

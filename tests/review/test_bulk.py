@@ -7,7 +7,7 @@ from sqlmodel import col, select
 
 from cases.enums import EventType, Role
 from cases.lifecycle.actors import Actor
-from cases.models import Outbox
+from cases.models import Decision, Outbox
 from cases.review.bulk import bulk_options, bulk_transition
 from cases.trail.models import CaseEvent, EventPayload
 from tests.factories import put_case
@@ -38,13 +38,13 @@ def test_offered_actions_are_those_the_engine_allows_on_some_selected_case(sessi
     assert allowed == {
         "escalate": 3,
         "dismiss": 2,
-        "request_information": 2,
         "send_to_enforcement": 1,
         "start_triage": 1,
     }
     assert [option.name for option in options][0] == "escalate"  # most widely allowed first
-    # `decide` is allowed on `deciding`, but needs a statement of reasons of its own.
-    assert "decide" not in allowed
+    # `decide` is allowed on `deciding`, but needs a statement of reasons of its own; a question
+    # to a reporter is about their own report.
+    assert "decide" not in allowed and "request_information" not in allowed
 
 
 def test_each_case_is_changed_or_refused_on_its_own(session, staff):
@@ -91,8 +91,12 @@ def test_each_case_is_changed_or_refused_on_its_own(session, staff):
         [event] = transition_events(session, case)
         assert event.actor == f"user:{reviewer.id}"
         payload = json.loads(session.get(EventPayload, event.id).payload)
-        # Only the fields the transition asks for are recorded (dismissing takes no clause).
-        assert payload["fields"] == {"note": "Duplicate of an earlier report."}
+        # Only the fields the transition asks for are taken (the clause given is not); a
+        # dismissal is a no-action decision whose facts are the note.
+        assert payload["fields"]["note"] == "Duplicate of an earlier report."
+        assert payload["fields"]["restriction"] == "no_action"
+        decision = session.exec(select(Decision).where(Decision.case_id == case.id)).one()
+        assert (decision.facts, decision.author_id) == (payload["fields"]["note"], reviewer.id)
     for case in (unclaimed, new, restricted):
         assert transition_events(session, case) == []
     # The transition's jobs are queued for the changed cases only.
