@@ -23,7 +23,7 @@ from cases.core.db import get_session
 from cases.core.errors import ApiError
 from cases.core.extensions import limiter, public_limit
 from cases.core.web import body_limit
-from cases.enums import ApiScope, ReportSource, SubjectKind
+from cases.enums import ApiScope, AppellantKind, ReportSource, SubjectKind
 from cases.intake.moderation import ModerationFormatError, parse_moderation
 from cases.intake.public_reports import PublicReport, submit_public_report
 from cases.intake.service import (
@@ -39,7 +39,7 @@ from cases.intake.service import (
 from cases.lifecycle.actors import Actor
 from cases.lifecycle.deployed import definitions
 from cases.models import ApiKey
-from cases.portal.links import status_link
+from cases.portal.links import issue_link, link_url
 from cases.trail.canonical import utc_timestamp
 
 BATCH_MAX_ITEMS = 500
@@ -47,6 +47,7 @@ LOCATION_MAX = 2000  # Report.location
 EXPLANATION_MAX = 20_000
 SUBJECT_KINDS = frozenset(SubjectKind)
 
+_LOCALE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*\Z")  # a BCP 47 language tag's shape
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})\Z", re.IGNORECASE
 )
@@ -122,7 +123,9 @@ def _path(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _object(errors: FieldErrors, value: Any, path: str, *, required: bool = True) -> dict | None:
+def object_field(
+    errors: FieldErrors, value: Any, path: str, *, required: bool = True
+) -> dict | None:
     if value is None:
         if required:
             errors[path] = "required"
@@ -133,7 +136,7 @@ def _object(errors: FieldErrors, value: Any, path: str, *, required: bool = True
     return value
 
 
-def _text(
+def text_field(
     errors: FieldErrors, value: Any, path: str, *, max_length: int, required: bool = True
 ) -> str | None:
     if value is None or value == "":
@@ -153,23 +156,39 @@ def _text(
 
 
 def _subject(errors: FieldErrors, value: Any, path: str, *, required: bool) -> SubjectRef | None:
-    subject = _object(errors, value, path, required=required)
+    subject = object_field(errors, value, path, required=required)
     if subject is None:
         return None
     kind = subject.get("type")
     if not isinstance(kind, str) or kind not in SUBJECT_KINDS:
         errors[f"{path}.type"] = f"one of: {', '.join(SubjectKind)}"
         kind = None
-    external_id = _text(errors, subject.get("id"), f"{path}.id", max_length=SUBJECT_ID_MAX)
-    display = _text(
+    external_id = text_field(errors, subject.get("id"), f"{path}.id", max_length=SUBJECT_ID_MAX)
+    display = text_field(
         errors, subject.get("display"), f"{path}.display", max_length=200, required=False
     )
+    contact = object_field(errors, subject.get("contact"), f"{path}.contact", required=False) or {}
+    email = _email(errors, contact.get("email"), f"{path}.contact.email")
+    locale = text_field(
+        errors, contact.get("locale"), f"{path}.contact.locale", max_length=35, required=False
+    )
+    if locale is not None and not _LOCALE.match(locale):
+        errors[f"{path}.contact.locale"] = "a language tag such as en or pt-BR"
+        locale = None
+    for unknown in sorted(set(contact) - {"email", "locale"}):
+        errors[f"{path}.contact.{unknown}"] = "unknown field"
     if kind is None or external_id is None:
         return None
-    return SubjectRef(kind=SubjectKind(kind), external_id=external_id, display=display)
+    return SubjectRef(
+        kind=SubjectKind(kind),
+        external_id=external_id,
+        display=display,
+        contact_email=email,
+        contact_locale=locale,
+    )
 
 
-def _timestamp(errors: FieldErrors, value: Any, path: str) -> datetime | None:
+def timestamp_field(errors: FieldErrors, value: Any, path: str) -> datetime | None:
     if value is None:
         errors[path] = "required"
         return None
@@ -184,7 +203,7 @@ def _timestamp(errors: FieldErrors, value: Any, path: str) -> datetime | None:
 
 
 def _email(errors: FieldErrors, value: Any, path: str) -> str | None:
-    email = _text(errors, value, path, max_length=320, required=False)
+    email = text_field(errors, value, path, max_length=320, required=False)
     if email is None:
         return None
     try:
@@ -205,10 +224,12 @@ def detection_item(body: Any, text: str, *, api_key_id: int, prefix: str = "") -
     subject = _subject(errors, body.get("subject"), _path(prefix, "subject"), required=True)
     source_name = None
     source_path = _path(prefix, "source")
-    source = _object(errors, body.get("source"), source_path)
+    source = object_field(errors, body.get("source"), source_path)
     if source is not None:
-        source_name = _text(errors, source.get("name"), f"{source_path}.name", max_length=120)
-        _text(errors, source.get("model"), f"{source_path}.model", max_length=120, required=False)
+        source_name = text_field(errors, source.get("name"), f"{source_path}.name", max_length=120)
+        text_field(
+            errors, source.get("model"), f"{source_path}.model", max_length=120, required=False
+        )
     moderation = None
     moderation_path = _path(prefix, "moderation")
     if body.get("moderation") is None:
@@ -220,21 +241,21 @@ def detection_item(body: Any, text: str, *, api_key_id: int, prefix: str = "") -
             errors[exc.field] = str(exc)
     content_ref = None
     content_path = _path(prefix, "content")
-    content = _object(errors, body.get("content"), content_path)
+    content = object_field(errors, body.get("content"), content_path)
     if content is not None:
-        _text(errors, content.get("type"), f"{content_path}.type", max_length=64)
-        content_ref = _text(
+        text_field(errors, content.get("type"), f"{content_path}.type", max_length=64)
+        content_ref = text_field(
             errors, content.get("ref"), f"{content_path}.ref", max_length=400, required=False
         )
-        _text(
+        text_field(
             errors,
             content.get("excerpt"),
             f"{content_path}.excerpt",
             max_length=EXPLANATION_MAX,
             required=False,
         )
-    occurred_at = _timestamp(errors, body.get("occurred_at"), _path(prefix, "occurred_at"))
-    _object(errors, body.get("metadata"), _path(prefix, "metadata"), required=False)
+    occurred_at = timestamp_field(errors, body.get("occurred_at"), _path(prefix, "occurred_at"))
+    object_field(errors, body.get("metadata"), _path(prefix, "metadata"), required=False)
     if errors:
         raise invalid(errors)
     item = IntakeItem(
@@ -357,18 +378,20 @@ def public_report(body: Any) -> PublicReport:
     if not isinstance(body, dict):
         raise invalid({"body": "expected a JSON object"})
     errors: FieldErrors = {}
-    category = _text(errors, body.get("category"), "category", max_length=64)
+    category = text_field(errors, body.get("category"), "category", max_length=64)
     if category is not None:
         try:
             definitions().policy.clause(category)
         except KeyError:
             errors["category"] = "not a category of the usage policy (the /report form lists them)"
     # A missing location is the service's to refuse (PublicReport.problems), as for the form.
-    location = _text(
+    location = text_field(
         errors, body.get("location"), "location", max_length=LOCATION_MAX, required=False
     )
-    explanation = _text(errors, body.get("explanation"), "explanation", max_length=EXPLANATION_MAX)
-    reporter_name = _text(
+    explanation = text_field(
+        errors, body.get("explanation"), "explanation", max_length=EXPLANATION_MAX
+    )
+    reporter_name = text_field(
         errors, body.get("reporter_name"), "reporter_name", max_length=200, required=False
     )
     reporter_email = _email(errors, body.get("reporter_email"), "reporter_email")
@@ -403,10 +426,13 @@ def post_report():
         )
     except IntakeError as exc:
         raise invalid({_REPORT_PATHS.get(exc.field, exc.field): str(exc)}) from None
+    link = issue_link(
+        session, case=outcome.case, holder=AppellantKind.reporter, report=outcome.report
+    )
     session.commit()
     return {
         "reference": outcome.reference,
-        "status_url": status_link(outcome.report),
+        "status_url": link_url(link),
         "received_at": utc_timestamp(outcome.received_at),
         "lacks_notice_contact": outcome.report.lacks_notice_contact,
     }, 201

@@ -54,6 +54,9 @@ class SubjectRef:
     kind: str
     external_id: str
     display: str | None = None
+    # How the operator's platform reaches this person (for notices to the affected user).
+    contact_email: str | None = None
+    contact_locale: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,11 +140,16 @@ def reporter_key(item: IntakeItem) -> str:
 @functools.cache
 def _upsert_subjects(dialect: str) -> sa.Insert:
     """INSERT … ON CONFLICT DO UPDATE … RETURNING for `dialect`: creates the new subjects and
-    locks the existing ones (the update takes the row lock; a display name given is kept)."""
+    locks the existing ones (the update takes the row lock; a display name or contact given is
+    kept, the latest given winning: the operator's platform knows its users' current email)."""
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Subject.__table__)
+    table = Subject.__table__.c
     return insert.on_conflict_do_update(
         index_elements=["kind", "external_id"],
-        set_={"display": sa.func.coalesce(insert.excluded.display, Subject.__table__.c.display)},
+        set_={
+            name: sa.func.coalesce(getattr(insert.excluded, name), table[name])
+            for name in ("display", "contact_email", "contact_locale")
+        },
     ).returning(Subject.__table__.c.kind, Subject.__table__.c.external_id, Subject.__table__.c.id)
 
 
@@ -160,7 +168,14 @@ def lock_subjects(session: Session, subjects: Iterable[SubjectRef]) -> dict[tupl
     rows = session.execute(
         _upsert_subjects(session.bind.dialect.name),
         [
-            {"kind": kind, "external_id": external_id, "display": s.display, "created_at": now}
+            {
+                "kind": kind,
+                "external_id": external_id,
+                "display": s.display,
+                "contact_email": s.contact_email,
+                "contact_locale": s.contact_locale,
+                "created_at": now,
+            }
             for (kind, external_id), s in unique.items()
         ],
     )

@@ -12,9 +12,9 @@ from cases.api import idempotency
 from cases.api.idempotency import _stored as stored
 from cases.api.idempotency import claim_key, request_fingerprint
 from cases.enums import ApiScope
-from cases.models import ApiKey, Case, IdempotentResponse, Report
+from cases.models import ApiKey, Case, IdempotentResponse, Report, Subject
 from tests.factories import make_api_key
-from tests.helpers import count
+from tests.helpers import count, reloaded
 from tests.intake.conftest import detection, moderation_response
 
 URL = "/api/v1/detections"
@@ -288,6 +288,32 @@ def _moderation_with(mutate) -> dict:
             {"subject.type", "subject.id"},
             id="subject-both",
         ),
+        pytest.param(_with("subject.contact", "a@b.c"), {"subject.contact"}, id="contact-text"),
+        pytest.param(
+            _with("subject.contact", {"email": "not an address"}),
+            {"subject.contact.email"},
+            id="contact-email",
+        ),
+        pytest.param(
+            _with("subject.contact", {"email": ["a@example.org"]}),
+            {"subject.contact.email"},
+            id="contact-email-list",
+        ),
+        pytest.param(
+            _with("subject.contact", {"email": "<script>@example.org"}),
+            {"subject.contact.email"},
+            id="contact-markup",
+        ),
+        pytest.param(
+            _with("subject.contact", {"locale": "en_US; DROP"}),
+            {"subject.contact.locale"},
+            id="contact-locale",
+        ),
+        pytest.param(
+            _with("subject.contact", {"phone": "+1 555"}),
+            {"subject.contact.phone"},
+            id="contact-unknown",
+        ),
         pytest.param(_with("source.name", ""), {"source.name"}, id="source.name"),
         pytest.param(_with("source.model", 3), {"source.model"}, id="source.model"),
         pytest.param(_without("content.type"), {"content.type"}, id="content.type"),
@@ -340,3 +366,24 @@ def test_occurred_at_accepts_rfc3339_offsets(post_json, session, occurred_at, st
     assert response.status_code == 201
     report = session.get(Report, response.get_json()["report"]["id"])
     assert report.occurred_at.isoformat() == stored
+
+
+def test_the_subjects_contact_is_kept_and_the_latest_wins(post_json, session):
+    def about_kim(contact: dict | None) -> dict:
+        body = detection("user-kim")
+        if contact is not None:
+            body["subject"]["contact"] = contact
+        return body
+
+    assert (
+        post_json(URL, about_kim({"email": "Kim@Users.Example", "locale": "pt-BR"})).status_code
+        == 201
+    )
+    subject = session.exec(select(Subject)).one()
+    assert (subject.contact_email, subject.contact_locale) == ("Kim@users.example", "pt-BR")
+    # A later detection without a contact keeps it; one with a new address replaces it.
+    assert post_json(URL, about_kim(None)).status_code == 201
+    assert reloaded(session, subject).contact_email == "Kim@users.example"
+    assert post_json(URL, about_kim({"email": "kim@new.example"})).status_code == 201
+    assert reloaded(session, subject).contact_email == "kim@new.example"
+    assert reloaded(session, subject).contact_locale == "pt-BR"
