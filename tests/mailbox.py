@@ -14,11 +14,19 @@ PUBLIC_BASE_URL = "http://docket.test"
 
 
 class Inbox:
-    """An aiosmtpd handler keeping every message it accepts."""
+    """An aiosmtpd handler keeping every message it accepts; it refuses the addresses in
+    `refused` as a server refuses a mailbox that does not exist."""
 
     def __init__(self):
         self.messages: list[EmailMessage] = []
+        self.refused: set[str] = set()
         self.port = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refused:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         message = message_from_bytes(envelope.content, policy=policy.default)

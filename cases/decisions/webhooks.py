@@ -1,4 +1,7 @@
-"""The enforcement webhook: a decision delivered to the operator's platform, which carries it out.
+"""Webhooks to the operator's platform: the signing, posting and recording every event shares,
+and the `enforcement` event (a decision delivered to the platform, which carries it out). The
+`notice` event (a message the platform shows the affected user) is composed in `cases.notices`
+and delivered the same way.
 
 `send_enforcement_webhook` (in `cases.decisions.jobs`) is enqueued by the transitions that decide
 (see `cases.decisions.service`). It POSTs a JSON body to `WEBHOOK_URL`:
@@ -14,9 +17,9 @@ bytes it received and compares in constant time. The delivery id and idempotency
 on every retry, so a receiver that gets one delivery twice (a worker died after sending, before
 committing) can ignore the repeat. A `no_action` restriction after a restriction means: lift it.
 
-Every attempt is an `enforcement_sent` event with its result. A non-2xx answer or a network error
-raises `AttemptFailed`, so the runner keeps that event and retries with backoff (8 attempts). With
-no `WEBHOOK_URL` the job records that nothing was sent and succeeds.
+Every attempt is an event with its result (`enforcement_sent` here). A non-2xx answer or a
+network error raises `AttemptFailed`, so the runner keeps that event and retries with backoff (8
+attempts). With no `WEBHOOK_URL` the job records that nothing was sent and succeeds.
 """
 
 import hashlib
@@ -24,6 +27,8 @@ import hmac
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlmodel import Session, select
@@ -69,22 +74,32 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
-def enforcement_body(*, case: Case, subject: Subject, decision: Decision, delivery: int) -> bytes:
+def json_body(body: Mapping[str, Any]) -> bytes:
     """The exact bytes sent (and signed): compact JSON with sorted keys."""
-    body = {
-        "event": "enforcement",
-        "case": case.reference,
-        "subject": {"kind": subject.kind, "id": subject.external_id},
-        "decision": {
-            "restriction": decision.restriction,
-            "duration_days": decision.duration_days,
-            "territorial_scope": list(decision.territorial_scope),
-            "policy_clause": decision.policy_clause,
-            "decided_at": utc_timestamp(decision.decided_at),
-        },
-        "idempotency_key": f"outbox-{delivery}",
-    }
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def idempotency_key(delivery: int) -> str:
+    return f"outbox-{delivery}"
+
+
+def enforcement_body(*, case: Case, subject: Subject, decision: Decision, delivery: int) -> bytes:
+    """The `enforcement` event's bytes."""
+    return json_body(
+        {
+            "event": "enforcement",
+            "case": case.reference,
+            "subject": {"kind": subject.kind, "id": subject.external_id},
+            "decision": {
+                "restriction": decision.restriction,
+                "duration_days": decision.duration_days,
+                "territorial_scope": list(decision.territorial_scope),
+                "policy_clause": decision.policy_clause,
+                "decided_at": utc_timestamp(decision.decided_at),
+            },
+            "idempotency_key": idempotency_key(delivery),
+        }
+    )
 
 
 def post(url: str, body: bytes, *, secret: str, delivery: int, timeout: float) -> int:
@@ -110,6 +125,38 @@ def post(url: str, body: bytes, *, secret: str, delivery: int, timeout: float) -
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise WebhookFailed(f"network error: {reason}"[:MAX_ERROR_CHARS]) from None
+
+
+def deliver(
+    config: Mapping[str, Any],
+    *,
+    body: Callable[[], bytes],
+    delivery: int,
+    record: Callable[..., None],
+) -> bool:
+    """Make one signed delivery attempt to WEBHOOK_URL and `record` it (sent, result, and as far
+    as it got: url, body_sha256, status). False when no URL is configured (recorded as not sent);
+    WebhookFailed, after recording, when the attempt failed and should be retried."""
+    url, secret = config.get("WEBHOOK_URL"), config.get("WEBHOOK_SECRET")
+    if not url:
+        record(sent=False, result=NOT_CONFIGURED)
+        return False
+    where: dict[str, Any] = {"url": public_url(url)}
+    if urlsplit(url).scheme not in ("http", "https") or not secret:
+        problem = "WEBHOOK_URL must be http(s)" if secret else "WEBHOOK_SECRET is not set"
+        record(sent=False, result=f"not sent: {problem}", **where)
+        raise WebhookFailed(problem)
+    data = body()
+    where["body_sha256"] = hashlib.sha256(data).hexdigest()
+    try:
+        status = post(
+            url, data, secret=secret, delivery=delivery, timeout=float(config["WEBHOOK_TIMEOUT"])
+        )
+    except WebhookFailed as exc:
+        record(sent=False, result=str(exc), status=exc.status, **where)
+        raise
+    record(sent=True, result=f"HTTP {status}", status=status, **where)
+    return True
 
 
 def public_url(url: str) -> str:

@@ -1,14 +1,19 @@
 """What a person is told about a decision: the statement of reasons in plain words (DSA Art.
-17(3)), shared by the notices, the decision preview and the affected user's page."""
+17(3)), shared by the messages (text and HTML), the decision preview and the affected user's page.
 
-from dataclasses import dataclass
-from datetime import datetime
+Each element of the statement is worded once here, as a property of `DecisionNotice`, so that every
+rendering says the same thing; the redress around it is worded in `templates/notices/`."""
 
-from sqlmodel import Session, col, select
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from cases.enums import AppealOutcome, Restriction
+from flask import current_app
+from sqlmodel import Session, col, or_, select
+
+from cases.core.sqltypes import utcnow
+from cases.enums import AppealOutcome, AppellantKind, Restriction
 from cases.lifecycle.deployed import definitions
-from cases.lifecycle.transitions import APPEAL_WINDOW, latest_decision
+from cases.lifecycle.transitions import appeal_window, appeal_window_closes_at, latest_decision
 from cases.models import Appeal, Case, Decision
 
 RESTRICTION_WORDS = {
@@ -29,10 +34,53 @@ APPEAL_OUTCOME_WORDS = {
     AppealOutcome.omitted: "The appeal was closed without a review (withdrawn or not admissible).",
 }
 
+WORLDWIDE = "worldwide"
+# The EU and EEA countries, as the DSA Transparency Database spells them (ISO 3166-1 alpha-2).
+EEA_COUNTRIES = {
+    "AT": "Austria", "BE": "Belgium", "BG": "Bulgaria", "CY": "Cyprus", "CZ": "Czechia",
+    "DE": "Germany", "DK": "Denmark", "EE": "Estonia", "ES": "Spain", "FI": "Finland",
+    "FR": "France", "GR": "Greece", "HR": "Croatia", "HU": "Hungary", "IE": "Ireland",
+    "IS": "Iceland", "IT": "Italy", "LI": "Liechtenstein", "LT": "Lithuania", "LU": "Luxembourg",
+    "LV": "Latvia", "MT": "Malta", "NL": "Netherlands", "NO": "Norway", "PL": "Poland",
+    "PT": "Portugal", "RO": "Romania", "SE": "Sweden", "SI": "Slovenia", "SK": "Slovakia",
+}  # fmt: skip
+# Restrictions that are over once done, so "how long" has no answer beyond saying so.
+WITHOUT_DURATION = {
+    Restriction.warn: "Not applicable: a warning has no duration.",
+    Restriction.content_removal: "Not applicable: the content stays removed.",
+    Restriction.no_action: "Not applicable: nothing was restricted.",
+}
+INDEFINITE = "No end date: it stays in place unless it is lifted, for example on appeal."
+
+
+def long_date(moment: datetime) -> str:
+    return f"{moment.day} {moment:%B %Y}"
+
+
+def long_time(moment: datetime) -> str:
+    return f"{long_date(moment)}, {moment:%H:%M} UTC"
+
+
+@dataclass(frozen=True)
+class DisputeBody:
+    """A certified out-of-court dispute settlement body (DSA Art. 21)."""
+
+    name: str
+    url: str
+
+
+def dispute_settlement_bodies() -> tuple[DisputeBody, ...]:
+    """The bodies named in notices (DISPUTE_SETTLEMENT_BODIES)."""
+    return tuple(
+        DisputeBody(name=body["name"], url=body["url"])
+        for body in current_app.config["DISPUTE_SETTLEMENT_BODIES"]
+    )
+
 
 @dataclass(frozen=True)
 class DecisionNotice:
-    """A decision as its statement of reasons presents it (DSA Art. 17(3))."""
+    """A decision as its statement of reasons presents it (DSA Art. 17(3)), and, after the
+    affected user's appeal, its outcome (Art. 20(5))."""
 
     restriction: str
     restriction_words: str
@@ -48,6 +96,62 @@ class DecisionNotice:
     decided_at: datetime
     appeal_until: datetime
     appeal_outcome: str | None
+    appeal_reasons: str | None = None
+    dispute_bodies: tuple[DisputeBody, ...] = field(default_factory=dispute_settlement_bodies)
+
+    @property
+    def restriction_sentence(self) -> str:
+        return f"{self.restriction_words[:1].upper()}{self.restriction_words[1:]}."
+
+    @property
+    def ends_at(self) -> datetime | None:
+        """When a restriction for a number of days ends (it applies from the decision)."""
+        if not self.duration_days:
+            return None
+        return self.decided_at + timedelta(days=self.duration_days)
+
+    @property
+    def duration_words(self) -> str:
+        if self.ends_at is not None:
+            return f"{self.duration_days} days, until {long_time(self.ends_at)}."
+        return WITHOUT_DURATION.get(self.restriction, INDEFINITE)
+
+    @property
+    def scope_words(self) -> str:
+        if not self.territorial_scope or WORLDWIDE in self.territorial_scope:
+            return "Everywhere (worldwide)."
+        names = (EEA_COUNTRIES.get(code, code) for code in self.territorial_scope)
+        return f"In these countries only: {', '.join(names)}."
+
+    @property
+    def clause_words(self) -> str:
+        if self.clause_description:
+            return f"{self.clause_label}: {self.clause_description}"
+        return self.clause_label
+
+    @property
+    def detection_words(self) -> str:
+        if self.automated_detection:
+            return "Automated means were used to detect it."
+        return "No automated means were used to detect it."
+
+    @property
+    def decision_words(self) -> str:
+        if self.automated_decision:
+            return "The decision was taken by automated means."
+        return "The decision was taken by a person, not by automated means."
+
+    @property
+    def decided_on(self) -> str:
+        return long_date(self.decided_at)
+
+    @property
+    def appeal_open(self) -> bool:
+        return utcnow() < self.appeal_until
+
+    @property
+    def appeal_until_words(self) -> str:
+        return long_time(self.appeal_until)
 
 
 def clause_words(clause_id: str | None) -> tuple[str, str]:
@@ -65,6 +169,20 @@ def latest_appeal(session: Session, decision: Decision) -> Appeal | None:
     ).first()
 
 
+def heard_appeal(session: Session, *, decision: Decision) -> Appeal | None:
+    """The affected user's decided appeal against `decision`, or the one that resulted in it.
+    A reporter's appeal is not the affected user's business: its reasons are for the reporter."""
+    return session.exec(
+        select(Appeal)
+        .where(
+            Appeal.appellant == AppellantKind.affected_user,
+            col(Appeal.outcome).is_not(None),
+            or_(Appeal.decision_id == decision.id, Appeal.resulting_decision_id == decision.id),
+        )
+        .order_by(col(Appeal.id).desc())
+    ).first()
+
+
 def decision_made(session: Session, *, case: Case, event_id: int | None = None) -> Decision | None:
     """The decision transition event `event_id` made, else the case's latest decision."""
     if event_id is not None:
@@ -79,16 +197,25 @@ def decision_made(session: Session, *, case: Case, event_id: int | None = None) 
 
 
 def decision_notice(
-    session: Session, *, case: Case, event_id: int | None = None
+    session: Session,
+    *,
+    case: Case,
+    event_id: int | None = None,
+    decision: Decision | None = None,
+    as_of: datetime | None = None,
 ) -> DecisionNotice | None:
-    """The statement of reasons of a decision on the case (see `decision_made`), as the affected
-    user sees it; None before any decision."""
-    decision = decision_made(session, case=case, event_id=event_id)
+    """The statement of reasons of `decision` (default: see `decision_made`) as the affected user
+    sees it; None before any decision. `as_of`: when a message about to be sent was written. The
+    appeal window runs from the first delivery, which comes no earlier, so a notice never
+    promises more time than the person has."""
+    decision = decision or decision_made(session, case=case, event_id=event_id)
     if decision is None:
         return None
     label, description = clause_words(decision.policy_clause)
-    appeal = latest_appeal(session, decision)
-    outcome = appeal.outcome if appeal is not None else None
+    appeal = heard_appeal(session, decision=decision)
+    appeal_until = appeal_window_closes_at(session, case=case, decision=decision)
+    if decision.informed_at is None and as_of is not None:
+        appeal_until = as_of + appeal_window(session, case=case)
     return DecisionNotice(
         restriction=decision.restriction,
         restriction_words=RESTRICTION_WORDS.get(decision.restriction, decision.restriction),
@@ -102,6 +229,7 @@ def decision_notice(
         automated_decision=decision.automated_decision,
         redress=decision.redress,
         decided_at=decision.decided_at,
-        appeal_until=decision.decided_at + APPEAL_WINDOW,
-        appeal_outcome=APPEAL_OUTCOME_WORDS.get(outcome) if outcome else None,
+        appeal_until=appeal_until,
+        appeal_outcome=APPEAL_OUTCOME_WORDS.get(appeal.outcome) if appeal else None,
+        appeal_reasons=appeal.reasons if appeal else None,
     )

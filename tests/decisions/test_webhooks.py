@@ -67,7 +67,11 @@ class Receiver:
 @pytest.fixture
 def receiver(app):
     server = Receiver()
-    app.config.update(WEBHOOK_URL=server.url + "?token=private", WEBHOOK_SECRET=SECRET)
+    # Notices go by email here: the enforcement event is the only one these tests receive
+    # (tests/notices/test_delivery.py has the `notice` event).
+    app.config.update(
+        WEBHOOK_URL=server.url + "?token=private", WEBHOOK_SECRET=SECRET, NOTICE_DELIVERY="email"
+    )
     yield server
     server.stop()
 

@@ -1,76 +1,88 @@
-"""Notification jobs: email over real SMTP (aiosmtpd), each message sent or skipped recorded on the
-case, idempotent per outbox row, and driven by the workflow's transitions."""
+"""Notices by email over real SMTP (aiosmtpd): multipart text and HTML, one `Message` and one
+`notification_sent` event per attempt, retried after a failure without sending twice, idempotent
+per outbox row, and what reporters are told (a receipt, the question, the outcome in general
+terms only)."""
 
 import pytest
 from sqlmodel import select
 
 from cases.core.db import session_scope
 from cases.decisions.service import decide_case
-from cases.enums import OutboxStatus, Role
-from cases.intake.public_reports import PublicReport, submit_public_report
-from cases.jobs.outbox import enqueue_job
+from cases.enums import MessageChannel, MessageStatus, OutboxStatus, Restriction, Role
+from cases.jobs.registry import run_outbox_job
 from cases.lifecycle.actors import Actor
 from cases.lifecycle.transitions import transition_case
-from cases.models import Case, Outbox, Subject
+from cases.models import Decision, Outbox
 from cases.notices.jobs import notify_affected_user
+from cases.notices.service import undelivered_messages
+from cases.notices.wording import RESTRICTION_WORDS
+from cases.portal.links import read_link
 from cases.review.claims import claim_case
 from tests.factories import make_user
-from tests.helpers import event_payloads, fresh, post_report
+from tests.helpers import fresh, reloaded
 from tests.mailbox import link_in
-from tests.portal.test_status_links import FACTS, decide
-
-AFFECTED = "user-9001@example.net"
-
-
-def open_case(session, *, email: str | None = None, name: str | None = None) -> Case:
-    notice = PublicReport(
-        category="protect.threats",
-        explanation="Threats in direct messages.",
-        account_id="acct-9001",
-        reporter_name=name,
-        reporter_email=email,
-        good_faith=True,
-    )
-    return submit_public_report(session, report=notice).case
+from tests.notices.conftest import (
+    AFFECTED,
+    DECISION,
+    FACTS,
+    REPORTER,
+    messages,
+    sent_events,
+)
 
 
-def with_contact(session, case: Case, email: str | None = AFFECTED) -> Case:
-    session.get(Subject, case.subject_id).contact_email = email
-    return case
+@pytest.fixture
+def config_overrides(mail_config) -> dict:
+    # Email only: these tests are about SMTP (tests/notices/test_delivery.py has the webhook).
+    return {**mail_config, "NOTICE_DELIVERY": "email"}
 
 
-def enqueue_notice(session, case: Case) -> Outbox:
-    args = {"case_id": case.id, "event_id": None, "transition": "decide"}
-    return enqueue_job(session, job="notify_affected_user", args=args, case_id=case.id)
+def parts(message) -> tuple[str, str]:
+    """The text and HTML parts of a received message."""
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    html = message.get_body(preferencelist=("html",)).get_content()
+    return text, html
 
 
-def test_the_affected_user_is_sent_the_decision_notice(app, client, session, inbox):
-    case = with_contact(session, open_case(session))
-    decision = decide(session, case)
-    outbox = enqueue_notice(session, case)
-    session.commit()  # the job runs in-process after the commit (no REDIS_URL)
+def to(inbox, address: str) -> list:
+    return [m for m in inbox.messages if m["To"] == address]
 
-    (message,) = inbox.messages
-    assert message["To"] == AFFECTED
+
+def notice_job(session, case) -> Outbox:
+    return session.exec(
+        select(Outbox).where(Outbox.case_id == case.id, Outbox.job == "notify_affected_user")
+    ).one()
+
+
+def test_the_affected_user_gets_the_decision_as_text_and_html(
+    client, session, inbox, reported, decided
+):
+    case = decided(reported())
+    (message,) = to(inbox, AFFECTED)
+    assert message.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
     assert message["Subject"] == f"A decision about your account ({case.reference})"
+    outbox = notice_job(fresh(session), case)
     assert message["Message-ID"] == f"<docket.{outbox.id}@docket.example>"
     assert message["Auto-Submitted"] == "auto-generated"
-    body = message.get_content()
-    for element in (
-        "The account was suspended for a time, for 30 days.",
-        FACTS,
-        decision.ground,
-        decision.redress,
-        "the content was detected automatically",
-        "the decision was taken by a person",
-    ):
-        assert element in body
-    page = client.get(link_in(body))
-    assert page.status_code == 200 and FACTS in page.get_data(as_text=True)
+    assert message["X-Docket-Case"] == case.reference
+    text, html = parts(message)
+    assert FACTS in text and FACTS in html
+    link = link_in(text)
+    assert f'<a href="{link}">' in html
+    private = read_link(session, link.rsplit("/", 1)[1])  # the affected user's own link
+    assert (private.case_id, private.holder, private.report_id) == (case.id, "affected_user", None)
 
-    fresh(session)
-    assert session.get(Outbox, outbox.id).status == OutboxStatus.done
-    ((_, sent),) = event_payloads(session, case.id, "notification_sent")
+    assert outbox.status == OutboxStatus.done
+    (row,) = [m for m in messages(session, case) if m.recipient_role == "affected_user"]
+    assert (row.kind, row.channel, row.status, row.attempts) == (
+        "decision_notice",
+        MessageChannel.email,
+        MessageStatus.sent,
+        1,
+    )
+    assert row.recipient == AFFECTED and row.message_id == message["Message-ID"]
+    (sent,) = sent_events(session, case, recipient_role="affected_user")
     assert sent == {
         "outbox_id": outbox.id,
         "kind": "decision_notice",
@@ -79,141 +91,171 @@ def test_the_affected_user_is_sent_the_decision_notice(app, client, session, inb
         "sent": True,
         "reason": None,
         "message_id": message["Message-ID"],
+        "channel": "email",
+        "attempt": 1,
         "transition": "decide",
     }
 
-    # Run again (a worker that died before acknowledging): the trail shows it ran; nothing is sent.
+    # A second run of the finished job (a worker that died before acknowledging) does nothing.
     with session_scope() as again:
         notify_affected_user(again, again.get(Outbox, outbox.id), **outbox.args)
         again.commit()
-    assert len(inbox.messages) == 1
-    assert len(event_payloads(fresh(session), case.id, "notification_sent")) == 1
+    assert len(to(inbox, AFFECTED)) == 1
+    assert len(sent_events(session, case, recipient_role="affected_user")) == 1
 
 
-@pytest.mark.parametrize(
-    ("contact", "decided", "reason"),
-    [
-        (None, True, "not sent: no contact known for the affected user"),
-        (AFFECTED, False, "not sent: no decision yet"),
-    ],
-)
-def test_without_a_contact_or_a_decision_the_skip_is_recorded(
-    session, inbox, contact, decided, reason
+def test_the_first_delivery_starts_the_appeal_window(session, inbox, reported, decided):
+    case = decided(reported())
+    (row,) = [m for m in messages(session, case) if m.recipient_role == "affected_user"]
+    decision = session.exec(select(Decision)).one()
+    assert decision.informed_at == row.sent_at
+    assert decision.informed_at > decision.decided_at
+
+
+def test_a_notice_nobody_can_receive_leaves_the_window_to_run_from_the_decision(
+    session, inbox, reported, decided
 ):
-    case = with_contact(session, open_case(session), contact)
-    if decided:
-        decide(session, case)
-    outbox = enqueue_notice(session, case)
-    session.commit()
-    assert inbox.messages == []
-    fresh(session)
-    assert session.get(Outbox, outbox.id).status == OutboxStatus.done
-    ((_, skipped),) = event_payloads(session, case.id, "notification_sent")
-    assert (skipped["sent"], skipped["reason"], skipped["recipient"]) == (False, reason, contact)
+    case = decided(reported(contact=None))
+    assert to(inbox, AFFECTED) == []
+    (row,) = [m for m in messages(session, case) if m.recipient_role == "affected_user"]
+    assert (row.status, row.reason, row.recipient) == (
+        MessageStatus.not_sent,
+        "no contact known for the affected user",
+        None,
+    )
+    assert undelivered_messages(session, case=case) == [row]
+    assert session.exec(select(Decision)).one().informed_at is None
+    (skipped,) = sent_events(session, case, recipient_role="affected_user")
+    assert (skipped["sent"], skipped["reason"], skipped["attempt"]) == (
+        False,
+        "not sent: no contact known for the affected user",
+        0,
+    )
 
 
-def test_without_a_mail_server_jobs_record_that_nothing_was_sent(app, client, session, inbox):
-    app.config["MAIL_SERVER"] = ""
-    assert post_report(client).status_code == 302
-    case = fresh(session).exec(select(Case)).one()
-    ((_, skipped),) = event_payloads(session, case.id, "notification_sent")
-    assert skipped["sent"] is False
-    assert skipped["reason"] == "not sent: no mail server configured"
-    assert skipped["recipient"] == "ada@example.org"
-    page = client.get("/report/received").get_data(as_text=True)
-    assert "We also send" not in page and "the only place the link is shown" in page
-    assert session.exec(select(Outbox)).one().status == OutboxStatus.done
-    assert inbox.messages == []
-
-
-def test_an_smtp_failure_leaves_the_job_to_retry_with_nothing_recorded(app, session, inbox):
+def test_after_the_smtp_server_was_down_the_retry_sends_once(
+    app, session, inbox, reported, decided
+):
     app.config["MAIL_PORT"] = 1  # nothing listens there: connection refused
-    case = with_contact(session, open_case(session))
-    decide(session, case)
-    outbox = enqueue_notice(session, case)
-    session.commit()
-    fresh(session)
-    failed = session.get(Outbox, outbox.id)
-    assert (failed.status, failed.attempts) == (OutboxStatus.pending, 1)
-    assert "Connection refused" in failed.last_error or "ConnectionRefused" in failed.last_error
-    assert event_payloads(session, case.id, "notification_sent") == []
+    case = decided(reported())
+    outbox = notice_job(fresh(session), case)
+    assert (outbox.status, outbox.attempts) == (OutboxStatus.pending, 1)
+    assert "ConnectionRefusedError" in outbox.last_error
+    (failed,) = sent_events(session, case, recipient_role="affected_user")
+    assert (failed["sent"], failed["attempt"], failed["channel"]) == (False, 1, "email")
+    assert failed["reason"].startswith("not sent: ConnectionRefusedError")
+    (row,) = [m for m in messages(session, case) if m.recipient_role == "affected_user"]
+    assert (row.status, row.attempts) == (MessageStatus.pending, 1)
+    assert undelivered_messages(session, case=case) == []  # still being tried
+
+    app.config["MAIL_PORT"] = inbox.port
+    run_outbox_job(outbox.id)  # as the relay does once the backoff has passed
+    assert reloaded(session, outbox).status == OutboxStatus.done
+    (message,) = to(inbox, AFFECTED)
+    retried = sent_events(session, case, recipient_role="affected_user")
+    assert [(e["attempt"], e["sent"]) for e in retried] == [(1, False), (2, True)]
+    assert retried[1]["message_id"] == message["Message-ID"]
+    assert session.exec(select(Decision)).one().informed_at is not None
+
+    run_outbox_job(outbox.id)  # done: nothing more
+    assert len(to(inbox, AFFECTED)) == 1
 
 
-def advance(session, case: Case, reviewer, *steps: tuple[str, dict]) -> None:
-    actor = Actor.staff(reviewer)
-    for transition, fields in steps:
-        transition_case(session, case=case, transition=transition, actor=actor, fields=fields)
-        session.commit()  # each transition's jobs run after its commit
+def test_an_email_failing_on_every_attempt_is_shown_undelivered(
+    app, session, inbox, reported, decided
+):
+    app.config["MAIL_PORT"] = 1
+    case = decided(reported())
+    outbox = notice_job(fresh(session), case)
+    while reloaded(session, outbox).status == OutboxStatus.pending:
+        run_outbox_job(outbox.id)
+    assert (outbox.status, outbox.attempts) == (OutboxStatus.failed, 8)
+    (row,) = undelivered_messages(fresh(session), case=case)
+    assert (row.status, row.attempts) == (MessageStatus.failed, 8)
+    assert row.reason.startswith("ConnectionRefusedError")
+    assert len(sent_events(session, case, recipient_role="affected_user")) == 8
 
 
-def test_a_decision_notifies_the_reporters_and_the_affected_user(session, inbox):
-    reviewer = make_user(session, role=Role.reviewer)
-    case = open_case(session, email="ada@example.org", name="Ada")
-    open_case(session, email="ADA@example.org", name="Ada")  # the same reporter again
-    open_case(session)  # an anonymous one: nobody to tell
-    with_contact(session, case)
-    session.commit()
-    assert [m["Subject"] for m in inbox.messages] == [f"Your report {case.reference}"] * 2
+def test_an_address_the_server_refuses_is_not_tried_again(session, inbox, reported, decided):
+    inbox.refused.add(AFFECTED)
+    case = decided(reported())
+    assert notice_job(fresh(session), case).status == OutboxStatus.done
+    (row,) = undelivered_messages(session, case=case)
+    assert row.status == MessageStatus.failed and row.attempts == 1
+    assert "the address was refused" in row.reason
+
+
+def test_the_reporter_gets_a_receipt(session, inbox, reported):
+    case = reported()
+    (message,) = inbox.messages
+    assert message["To"] == REPORTER and message["Subject"] == f"Your report {case.reference}"
+    text, html = parts(message)
+    assert case.reference in text and case.reference in html
+    assert f'<a href="{link_in(text)}">' in html
+    (receipt,) = sent_events(session, case)
+    assert receipt["kind"] == "receipt" and receipt["sent"] is True
+    assert receipt["report_id"] is not None and receipt["channel"] == "email"
+
+
+def test_the_reporter_is_told_the_outcome_in_general_terms_only(session, inbox, reported, decided):
+    case = reported()
+    reported(reporter_email="ADA@example.org")  # the same reporter again: told once
     inbox.messages.clear()
+    decided(case)
 
-    case = session.get(Case, case.id)
-    advance(session, case, reviewer, ("start_triage", {}))
-    claim_case(session, case=case, actor=Actor.staff(reviewer))
-    advance(session, case, reviewer, ("send_to_enforcement", {"policy_clause": "protect.threats"}))
-    decide_case(
+    (outcome,) = to(inbox, REPORTER)
+    assert outcome["Subject"] == f"The outcome of your report {case.reference}"
+    for part in parts(outcome):
+        assert "We took action under Threats, intimidation" in part
+        for words in RESTRICTION_WORDS.values():
+            assert words.lower() not in part.lower()
+        for private in ("suspend", "30 days", FACTS, AFFECTED, "acct-9001", "Germany"):
+            assert private not in part
+
+
+def test_a_reporter_told_of_no_violation(session, inbox, reported, decided):
+    case = reported()
+    inbox.messages.clear()
+    decided(case, restriction=Restriction.no_action, duration_days=None)
+    (outcome,) = to(inbox, REPORTER)
+    for part in parts(outcome):
+        assert "We found no violation of our usage policies." in part
+        assert "no breach of the policies was found" not in part  # the restriction's words
+
+
+def test_the_question_is_sent_never_the_internal_note(session, inbox, reported):
+    reviewer = make_user(session, role=Role.reviewer)
+    case = reported()
+    inbox.messages.clear()
+    actor = Actor.staff(reviewer)
+    question = "Which of the messages on 3 May do you mean?"
+    note = "Internal: the reporter may be the account's ex-partner."
+    transition_case(session, case=case, transition="start_triage", actor=actor)
+    claim_case(session, case=case, actor=actor)
+    transition_case(
         session,
         case=case,
-        transition="decide",
-        actor=Actor.staff(reviewer),
-        fields={
-            "policy_clause": "protect.threats",
-            "restriction": "temporary_suspension",
-            "duration_days": 30,
-            "territorial_scope": ["worldwide"],
-            "statement_of_reasons": {
-                "facts": FACTS,
-                "automated_detection": True,
-                "automated_decision": False,
-                "ground": "Usage policies, Protect people: threats and harassment.",
-                "redress": "Reply through the appeal form on this page within six months.",
-            },
-        },
+        transition="request_information",
+        actor=actor,
+        fields={"question": question, "note": note},
     )
     session.commit()
-
-    by_recipient = {m["To"]: m for m in inbox.messages}
-    assert sorted(by_recipient) == ["ada@example.org", AFFECTED]  # one message per address
-    outcome = by_recipient["ada@example.org"].get_content()
-    assert "Status: action taken." in outcome
-    assert "the account was suspended for a time" in outcome
-    assert FACTS not in outcome  # the facts concern the affected user, not the reporter
-    assert FACTS in by_recipient[AFFECTED].get_content()
-    sent = [p for _, p in event_payloads(fresh(session), case.id, "notification_sent")]
-    assert [(p["kind"], p["recipient_role"]) for p in sent[2:]] == [
-        ("decision_notice", "affected_user"),
-        ("outcome", "reporter"),
-    ]
-
-
-def test_asking_the_reporter_for_information_sends_the_question(session, inbox):
-    reviewer = make_user(session, role=Role.reviewer)
-    case = open_case(session, email="ada@example.org", name="Ada")
-    session.commit()
-    inbox.messages.clear()
-    question = "Which of the messages on 3 May do you mean?"
-    advance(
-        session,
-        case,
-        reviewer,
-        ("start_triage", {}),
-        ("request_information", {"note": question}),
-    )
     (message,) = inbox.messages
-    assert message["To"] == "ada@example.org"
-    assert question in message.get_content()
-    ((_, asked),) = [
-        e
-        for e in event_payloads(fresh(session), case.id, "notification_sent")
-        if e[1]["kind"] == "information_request"
-    ]
-    assert asked["sent"] is True
+    assert message["Subject"] == f"A question about your report {case.reference}"
+    for part in parts(message):
+        assert question in part
+        assert "ex-partner" not in part
+    (asked,) = sent_events(session, case, kind="information_request")
+    assert asked["sent"] is True and asked["recipient"] == REPORTER
+
+
+def test_a_detection_has_no_reporter_to_tell(session, inbox, open_case, walk, worker):
+    case = walk(open_case(), "enforcement")
+    decide_case(session, case=case, transition="decide", actor=worker, fields=DECISION)
+    session.commit()
+    reporter_job = session.exec(
+        select(Outbox).where(Outbox.case_id == case.id, Outbox.job == "notify_reporter")
+    ).one()
+    assert reporter_job.status == OutboxStatus.done
+    assert inbox.messages == []  # and the subject has no contact address
+    assert [m.recipient_role for m in messages(session, case)] == ["affected_user"]
