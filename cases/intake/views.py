@@ -5,7 +5,6 @@ that fills it is shown the usual confirmation and nothing is written."""
 
 from flask import (
     Blueprint,
-    Config,
     Flask,
     current_app,
     make_response,
@@ -17,20 +16,20 @@ from flask import session as browser_session
 
 from cases.core.db import get_session
 from cases.core.extensions import limiter, public_limit
+from cases.core.forms import attachment_hints, attachments_body_limit
 from cases.core.mail import mail_enabled
 from cases.core.web import body_limit, private_page
 from cases.enums import AppellantKind
-from cases.evidence.uploads import ACCEPTED_TYPES, human_size
 from cases.intake.forms import PublicReportForm
 from cases.intake.public_reports import submit_public_report
 from cases.intake.service import IntakeError
 from cases.models import Case, Report
 from cases.portal.links import (
-    LinkHolder,
     LinkInvalid,
-    link_for_token,
+    issue_link,
     link_lifetime,
-    read_status_token,
+    link_url,
+    read_link,
     status_token,
 )
 
@@ -40,33 +39,14 @@ bp = Blueprint("intake", __name__)
 RECEIPT = "report_receipt"  # the browser session key holding the last report's status token
 
 
-FORM_ALLOWANCE = 1 << 20  # the form's text fields and multipart framing, beside the files
-
-
-ACCEPT = "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,.txt"
-
-
-def report_body_limit(config: Config) -> int:
-    return (
-        int(config["REPORT_ATTACHMENT_MAX_BYTES"]) * int(config["REPORT_ATTACHMENT_MAX_FILES"])
-        + FORM_ALLOWANCE
-    )
-
-
 def _render_form(form: PublicReportForm, status: int):
-    config = current_app.config
     return render_template(
-        "intake/report.html",
-        form=form,
-        accept=ACCEPT,
-        accepted_types=ACCEPTED_TYPES,
-        max_files=config["REPORT_ATTACHMENT_MAX_FILES"],
-        max_size=human_size(int(config["REPORT_ATTACHMENT_MAX_BYTES"])),
+        "intake/report.html", form=form, **attachment_hints(current_app.config)
     ), status
 
 
 @bp.route("/report", methods=["GET", "POST"])
-@body_limit(report_body_limit)
+@body_limit(attachments_body_limit)
 @limiter.limit(public_limit, methods=["POST"])
 def report():
     form = PublicReportForm()
@@ -80,13 +60,16 @@ def report():
         outcome = submit_public_report(
             session,
             report=form.public_report(),
-            attachments=form.inspected,
+            attachments=form.attachments.inspected,
         )
     except IntakeError as exc:
         getattr(form, exc.field, form.category).errors.append(str(exc))
         return _render_form(form, 400)
+    link = issue_link(
+        session, case=outcome.case, holder=AppellantKind.reporter, report=outcome.report
+    )
     session.commit()
-    browser_session[RECEIPT] = status_token(LinkHolder(AppellantKind.reporter, outcome.report_id))
+    browser_session[RECEIPT] = status_token(link)
     return redirect(url_for(".received"))
 
 
@@ -97,14 +80,15 @@ def received():
     session = get_session()
     token = browser_session.get(RECEIPT)
     try:
-        report = session.get(Report, read_status_token(token).id) if token else None
+        link = read_link(session, token) if isinstance(token, str) else None
     except LinkInvalid:
-        report = None
+        link = None
+    report = session.get(Report, link.report_id) if link else None
     page = render_template(
         "intake/received.html",
         report=report,
-        reference=session.get(Case, report.case_id).reference if report else None,
-        link=link_for_token(token) if report else None,
+        reference=session.get(Case, link.case_id).reference if link else None,
+        link=link_url(link) if link else None,
         link_lifetime=link_lifetime(),
         emailed=mail_enabled(current_app.config),
     )

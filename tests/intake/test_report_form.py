@@ -75,7 +75,7 @@ def test_a_report_opens_a_case_and_the_reporter_gets_a_reference_and_link(client
     assert case.reference in message["Subject"]
     outbox = session.exec(select(Outbox).where(Outbox.job == "notify_reporter")).one()
     assert message["Message-ID"] == f"<docket.{outbox.id}.{report.id}@docket.example>"
-    body = message.get_content()
+    body = message.get_body(preferencelist=("plain",)).get_content()
     assert case.reference in body
     status = client.get(link_in(body))
     assert status.status_code == 200
@@ -86,12 +86,14 @@ def test_a_report_opens_a_case_and_the_reporter_gets_a_reference_and_link(client
     ((_, sent),) = event_payloads(session, case.id, "notification_sent")
     assert sent == {
         "outbox_id": outbox.id,
-        "kind": "acknowledgement",
+        "kind": "receipt",
         "recipient_role": "reporter",
         "recipient": "ada@example.org",
         "sent": True,
         "reason": None,
         "message_id": message["Message-ID"],
+        "channel": "email",
+        "attempt": 1,
         "report_id": report.id,
     }
 
@@ -103,6 +105,8 @@ INVALID = [
     ({"url": "javascript:alert(1)"}, "url", "Give a full web address"),
     ({"url": "https://x.example/" + "a" * 2000}, "url", "longer than 2000 characters"),
     ({"explanation": ""}, "explanation", "Explain what you are reporting."),
+    ({"explanation": "It said\x00 things"}, "explanation", "Remove the control characters"),
+    ({"account_id": "acct\x00-1"}, "account_id", "Remove the control characters"),
     ({"reporter_name": ""}, "reporter_name", "Give your name."),
     ({"reporter_email": ""}, "reporter_email", "Give your email address."),
     ({"reporter_email": "ada-at-example"}, "reporter_email", "Give a valid email address."),

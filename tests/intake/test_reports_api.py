@@ -9,7 +9,7 @@ from sqlmodel import select
 from cases.enums import AppellantKind, ReportSource
 from cases.intake.public_reports import PublicReport
 from cases.models import Case, Report, Subject
-from cases.portal.links import read_status_token
+from cases.portal.links import read_link
 from tests.helpers import count, fresh, post_report, written
 
 URL = "/api/v1/reports"
@@ -44,9 +44,9 @@ def test_a_notice_gets_a_reference_and_a_private_status_link(app, client, sessio
     report = session.exec(select(Report)).one()
     case = session.get(Case, report.case_id)
     assert answer["reference"] == case.reference and answer["lacks_notice_contact"] is False
-    with app.test_request_context():
-        holder = read_status_token(urlsplit(answer["status_url"]).path.rsplit("/", 1)[-1])
-    assert (holder.role, holder.id) == (AppellantKind.reporter, report.id)
+    link = read_link(session, urlsplit(answer["status_url"]).path.rsplit("/", 1)[-1])
+    assert link.holder == AppellantKind.reporter
+    assert (link.case_id, link.report_id) == (case.id, report.id)
     assert report.source == ReportSource.user_report and report.good_faith
     assert report.raw_payload == text and report.location == body["location"]
     assert report.reporter_email == "Ada@example.org" and report.policy_clause == body["category"]
