@@ -13,6 +13,7 @@ DOMAIN_MODULES = (
     "cases.accounts.cli",
     "cases.jobs.outbox",
     "cases.jobs.views",
+    "cases.notices.views",
     "cases.jobs.cli",
     "cases.lifecycle.cli",
     "cases.intake.views",
@@ -21,6 +22,7 @@ DOMAIN_MODULES = (
     "cases.portal.views",
     "cases.audit.views",
     "cases.audit.cli",
+    "cases.privacy.views",
     "cases.api",
     "cases.demo",
 )

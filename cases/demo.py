@@ -1,6 +1,8 @@
 """Demo data for a new installation: one account per role (printed with its password) and a
 realistic mix of cases, opened and moved through the same services production uses, so every
-demo case has a verifiable trail."""
+demo case has a verifiable trail. Demo users have email contacts, so their decision notices,
+appeal confirmations and outcomes land in the embedded outbox (/admin/mail) with working private
+links; four cases have been appealed to each outcome, and fresh decisions are open to appeal."""
 
 import json
 import random
@@ -12,10 +14,11 @@ from flask import Flask
 from sqlmodel import Session, select
 
 from cases.accounts.service import create_user, get_user_by_email
+from cases.appeals.service import file_appeal
 from cases.core.db import session_scope
 from cases.core.sqltypes import utcnow
 from cases.decisions.service import DecisionInvalid, fire_transition
-from cases.enums import ReportSource, Role
+from cases.enums import AppealChannel, AppellantKind, ReportSource, Role
 from cases.intake.moderation import parse_moderation
 from cases.intake.service import IntakeItem, SubjectRef, receive
 from cases.lifecycle.actors import Actor
@@ -52,7 +55,10 @@ JOURNEYS = (
     (("start_triage", {}), ("escalate", {"note": "Possible coordinated campaign."})),
     (("start_triage", {}), ("dismiss", {"note": "Satire; no violation of the policy."})),
     (("start_triage", {}), ("send_to_enforcement", {"policy_clause": None})),
-    (("start_triage", {}), ("request_information", {"note": "Asked for a screenshot."})),
+    (
+        ("start_triage", {}),
+        ("request_information", {"question": "Could you send a screenshot of the message?"}),
+    ),
     (
         ("start_triage", {}),
         ("send_to_enforcement", {"policy_clause": None}),
@@ -75,6 +81,27 @@ JOURNEYS = (
             },
         ),
     ),
+)
+DECIDED = JOURNEYS[-1]
+REVIEW = {
+    "appeal_outcome": "A second reviewer looked at the messages again with your explanation.",
+    "statement_of_reasons": {
+        "facts": "On appeal, the messages were read again with the account holder's context.",
+        "automated_detection": True,
+        "automated_decision": False,
+        "ground": "The usage policies prohibit this use; see the clause.",
+        "redress": "You may refer this to a certified out-of-court dispute settlement body or "
+        "go to court.",
+    },
+    "note": "The appellant withdrew the appeal by email.",
+    "restriction": "warn",
+}
+# Cases appealed by their affected user and heard by a lead, one per outcome.
+APPEALS = (
+    ("I was quoting song lyrics; I have asked them since.", "uphold"),
+    ("It was a single message, a week is too long.", "partially_reverse"),
+    ("My account was compromised that day; I have reset my password.", "reverse"),
+    ("Sorry, I want to withdraw my appeal.", "omit_appeal"),
 )
 
 
@@ -129,9 +156,7 @@ def _seed_cases(session: Session) -> Iterator[str]:
     now = utcnow()
     opened = 0
     for number in range(36):
-        subject = SubjectRef(
-            "account", f"{DEMO_SUBJECT_PREFIX}user-{number % 24:03d}", f"demo user {number % 24}"
-        )
+        subject = _demo_subject(number % 24)
         when = now - timedelta(hours=rng.randrange(1, 96))
         if number % 3 == 0:
             clause, text = NOTICES[number % len(NOTICES)]
@@ -161,6 +186,39 @@ def _seed_cases(session: Session) -> Iterator[str]:
         if outcome.opened and not outcome.case.restricted:
             _walk(session, outcome.case, JOURNEYS[number % len(JOURNEYS)], reviewer)
     yield f"Demo cases: {opened} opened from 36 reports and detections"
+    hearer = Actor.staff(_user(session, "lead@docket.example"))
+    for number, (grounds, outcome) in enumerate(APPEALS, start=24):
+        body = _moderation(rng, "harassment/threatening")
+        item = IntakeItem(
+            source=ReportSource.classifier,
+            source_name="moderation-pipeline",
+            subject=_demo_subject(number),
+            moderation=parse_moderation(body),
+            raw_payload=json.dumps(body),
+            content_ref=f"msg_{rng.randrange(10**9)}",
+        )
+        case = receive(session, item=item, actor=Actor.system("demo"), now=now).case
+        _walk(session, case, DECIDED, reviewer)
+        file_appeal(
+            session,
+            case=case,
+            appellant=AppellantKind.affected_user,
+            grounds=grounds,
+            channel=AppealChannel.portal,
+            actor=Actor.system("portal"),
+        )
+        _walk(session, case, (("start_appeal_review", {}), (outcome, REVIEW)), hearer)
+    yield f"Demo appeals: {len(APPEALS)} heard, one per outcome"
+
+
+def _demo_subject(number: int) -> SubjectRef:
+    return SubjectRef(
+        "account",
+        f"{DEMO_SUBJECT_PREFIX}user-{number:03d}",
+        f"demo user {number}",
+        contact_email=f"demo-user-{number:03d}@users.example",
+        contact_locale="en",
+    )
 
 
 def _walk(session: Session, case, journey, actor: Actor) -> None:

@@ -50,6 +50,9 @@ NAVIGATION = (
     ("Audit", "audit.index", Permission.view_audit),
     ("Users", "accounts.users", Permission.manage_users),
     ("Jobs", "jobs.index", Permission.view_jobs),
+    ("Mail", "notices.mail_index", Permission.view_jobs),
+    # Leads and admins answer access requests; auditors see them (the page checks which).
+    ("Access requests", "privacy.index", Permission.view_audit),
 )
 
 

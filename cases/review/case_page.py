@@ -24,7 +24,9 @@ from cases.intake.service import prior_enforced
 from cases.lifecycle.deployed import definitions
 from cases.lifecycle.sla import sla_status
 from cases.lifecycle.transitions import case_workflow
-from cases.models import Case, Decision, PendingApproval, Report, Subject, User
+from cases.models import Appeal, Case, Decision, PendingApproval, Report, Subject, User
+from cases.notices.service import MessageLine, case_messages
+from cases.portal.service import LinkRow, link_rows
 from cases.review.claims import claim_is_live
 from cases.trail.events import TrailError, verify_chain
 from cases.trail.models import CaseEvent, EventPayload
@@ -96,6 +98,9 @@ class CasePage:
     priority: PriorityScore
     evidence: list[EvidenceItem]
     decisions: list[Decision]
+    appeals: list[Appeal]
+    notice_messages: list[MessageLine]
+    links: list[LinkRow]
     timeline: list[TimelineEntry]
     notes: list[TimelineEntry]
     verification: Verification
@@ -214,6 +219,19 @@ def summarize(type: str, p: dict[str, Any] | None, *, workflow: Workflow, people
             return f"Evidence {verb}: {p.get('filename') or p.get('sha256', '?')}"
         case EventType.erased:
             return f"Personal data erased: {p.get('reason', '?')}"
+        case EventType.appeal_filed:
+            who = "the affected user" if p.get("appellant") == "affected_user" else "a reporter"
+            return f"Appeal filed by {who} ({p.get('channel', '?')})"
+        case EventType.appeal_decided:
+            return f"Appeal decided: {str(p.get('outcome', '?')).replace('_', ' ')}"
+        case EventType.link_issued | EventType.link_used | EventType.link_revoked:
+            holder = str(p.get("holder", "?")).replace("_", " ")
+            what = {
+                EventType.link_issued: "issued",
+                EventType.link_used: f"used ({p.get('action', '?')})",
+                EventType.link_revoked: f"revoked: {p.get('reason', '')}",
+            }[type]
+            return f"Private link {p.get('link_id', '?')} of the {holder} {what}"
     return type.replace("_", " ").capitalize()
 
 
@@ -292,6 +310,11 @@ def case_page(session: Session, *, case: Case, viewer: User, now: datetime) -> C
                 select(Decision).where(Decision.case_id == case.id).order_by(col(Decision.id))
             )
         ),
+        appeals=list(
+            session.exec(select(Appeal).where(Appeal.case_id == case.id).order_by(col(Appeal.id)))
+        ),
+        notice_messages=case_messages(session, case=case),
+        links=link_rows(session, case=case, viewer=viewer, now=now),
         timeline=timeline,
         notes=[e for e in timeline if e.type == EventType.note],
         verification=verify_case(case, trail),
