@@ -149,6 +149,16 @@ class HoldKind(StrEnum):
 
     legal = "legal"
     preservation = "preservation"
+    law_enforcement = "law_enforcement"
+
+
+class NcmecStatus(StrEnum):
+    """Where a CyberTipline report stands (`NcmecReport.status`)."""
+
+    draft = "draft"
+    submitted = "submitted"
+    finished = "finished"
+    retracted = "retracted"
 
 
 class OutboxStatus(StrEnum):
@@ -185,8 +195,13 @@ class EventType(StrEnum):
     hold_placed = "hold_placed"
     hold_extended = "hold_extended"
     sla_breached = "sla_breached"
+    ncmec_report_drafted = "ncmec_report_drafted"
     ncmec_report_submitted = "ncmec_report_submitted"
+    ncmec_file_uploaded = "ncmec_file_uploaded"
+    ncmec_request_failed = "ncmec_request_failed"
     ncmec_report_finished = "ncmec_report_finished"
+    ncmec_report_retracted = "ncmec_report_retracted"
+    hash_matched = "hash_matched"
     exported = "exported"
     access_requested = "access_requested"
     access_fulfilled = "access_fulfilled"

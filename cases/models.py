@@ -320,6 +320,75 @@ class Hold(SQLModel, table=True):
     until: datetime = _time(nullable=False)
 
 
+class NcmecReport(SQLModel, table=True):
+    """A CyberTipline report of a case: the specialist's draft, then a resumable submission
+    (submit → upload each file → fileinfo → finish), every step's answer kept, and the receipt.
+
+    `status`: draft → submitted (NCMEC gave a report id) → finished (irreversible), or retracted
+    (before finish; a new row is then drafted and submitted). `files` lists, per evidence file,
+    whether it is included, its classification, and the NCMEC file id once uploaded and whether
+    its fileinfo was sent, so a worker that dies between two steps resumes without repeating one.
+    """
+
+    __tablename__ = "ncmec_report"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    status: str = Field(default="draft", max_length=20)
+    incident_type: str | None = Field(default=None, max_length=120)
+    incident_at: datetime | None = _time()
+    description: str | None = Field(default=None, sa_type=sa.Text)
+    additional_info: str | None = Field(default=None, sa_type=sa.Text)
+    files: list = _json(list)
+    ncmec_report_id: str | None = Field(default=None, max_length=32)
+    opened_at: datetime | None = _time()
+    last_changed_at: datetime | None = _time()
+    finished_at: datetime | None = _time()
+    retracted_at: datetime | None = _time()
+    report_xml: str | None = Field(default=None, sa_type=sa.Text)
+    # The raw <reportDoneResponse> of /finish: the receipt to keep.
+    receipt: str | None = Field(default=None, sa_type=sa.Text)
+    # Every call's answer: endpoint, responseCode, responseDescription, Request-ID, at.
+    responses: list = _json(list)
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    prepared_by_id: int | None = Field(default=None, foreign_key="staff_user.id")
+    created_at: datetime = _time(nullable=False, default=True)
+    updated_at: datetime = _time(nullable=False, default=True)
+
+
+class KnownHash(SQLModel, table=True):
+    """A hash of a file known to be child sexual abuse material: one confirmed in a child-safety
+    case, or imported from a hash list. A report whose file matches goes to child safety."""
+
+    __tablename__ = "known_hash"
+    __table_args__ = (sa.UniqueConstraint("algorithm", "value"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    algorithm: str = Field(max_length=10)  # sha256 | md5
+    value: str = Field(max_length=64)  # lower-case hex
+    source: str = Field(max_length=120)  # "case:<reference>" or "list:<name>"
+    case_id: int | None = Field(default=None, foreign_key="case_file.id")
+    added_by_id: int | None = Field(default=None, foreign_key="staff_user.id")
+    added_at: datetime = _time(nullable=False, default=True)
+
+
+class EvidenceView(SQLModel, table=True):
+    """A person opening an evidence file, with why: for chain of custody, a reviewer's daily
+    exposure count, and `fileViewedByEsp` in a CyberTipline report. (The trail's
+    `evidence_viewed` event is the proof; this row is for queries.)"""
+
+    __tablename__ = "evidence_view"
+    __table_args__ = (sa.Index("ix_evidence_view_user_viewed", "user_id", "viewed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id")
+    blob_sha256: str = Field(max_length=64, index=True)
+    user_id: int = Field(foreign_key="staff_user.id")
+    reason: str = Field(sa_type=sa.Text)
+    media_type: str = Field(default="", max_length=100)
+    viewed_at: datetime = _time(nullable=False, default=True)
+
+
 class Outbox(SQLModel, table=True):
     """A side effect to run after commit, written in the same transaction as the change."""
 

@@ -1,16 +1,14 @@
-"""A case's evidence files: listing them, and opening one, which the trail records.
+"""A case's evidence files: storing what people send, and listing them as a viewer may see them.
 
-Evidence is every blob an `evidence_added` event of the case references. Opening an item appends
-an `evidence_viewed` event naming the blob (so a later CyberTipline report can truthfully say a
-person viewed the file). Restricted blobs (child-safety media) open only for roles cleared to see
-restricted material; to anyone else they do not exist.
+Evidence is every blob an `evidence_added` event of the case references. Restricted blobs
+(child-safety media) exist only for roles cleared to see restricted material; to anyone else they
+do not exist. Opening one is `cases.evidence.viewing`.
 """
 
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO
 
 from sqlmodel import Session, col, select
 
@@ -22,7 +20,7 @@ from cases.lifecycle.actors import Actor
 from cases.models import Case, User
 from cases.trail.blobs import store_blob
 from cases.trail.models import Blob, CaseEvent, EventPayload
-from cases.trail.store import NewEvent, append_event, append_events
+from cases.trail.store import NewEvent, append_events
 
 
 class EvidenceNotFound(LookupError):
@@ -67,29 +65,6 @@ def list_evidence(session: Session, *, case: Case, viewer: User) -> list[Evidenc
         for sha256, (event, filename) in added.items()
         if sha256 in blobs and (cleared or not blobs[sha256].restricted)
     ]
-
-
-def open_evidence(
-    session: Session, *, case: Case, sha256: str, actor: Actor
-) -> tuple[Blob, BinaryIO]:
-    """Open one evidence file of `case` for reading and record that `actor` viewed it."""
-    items = list_evidence(session, case=case, viewer=actor.user)
-    item = next((i for i in items if i.blob.sha256 == sha256), None)
-    if item is None:
-        raise EvidenceNotFound(f"no evidence {sha256} on {case.reference}")
-    try:
-        stream = blob_store().open(sha256, restricted=item.blob.restricted)
-    except FileNotFoundError:
-        raise EvidenceNotFound(f"the file of evidence {sha256} is missing from the store") from None
-    append_event(
-        session,
-        case=case,
-        type=EventType.evidence_viewed,
-        actor=actor.label,
-        payload={"sha256": sha256, "media_type": item.blob.media_type, "filename": item.filename},
-        blobs=[sha256],
-    )
-    return item.blob, stream
 
 
 def store_attachments(

@@ -26,7 +26,8 @@ from cases.core.security import require_permission
 from cases.core.sqltypes import utcnow
 from cases.decisions.service import DecisionInvalid, fire_transition, preview_notice
 from cases.enums import Permission, ReportSource
-from cases.evidence.service import EvidenceNotFound, open_evidence
+from cases.evidence.service import EvidenceNotFound
+from cases.evidence.viewing import open_evidence
 from cases.lifecycle.actors import Actor
 from cases.lifecycle.deployed import definitions
 from cases.lifecycle.transitions import (
