@@ -1,52 +1,167 @@
-"""Erasing personal data from a case's trail without breaking its chain (no Flask).
+"""Erasing personal data from a case's trail without breaking its chain (no Flask), and what a
+hold keeps from erasure and deletion.
 
 Payload and salt go; the salted commitment stays in each header, so the chain still verifies, and
 an `erased` event records that it happened, when, why and by whom. Held cases cannot be erased.
+
+What a hold covers (`covering_holds`, `is_held`: erasure asks them, and so must any retention
+sweep): the case it was placed on, and every evidence file that case's events reference, whichever
+other cases reference the file too. A preservation hold (18 U.S.C. 2258A(h): the report and the
+data "that may provide context or additional information about the reported material or
+person") and a law-enforcement request (2703(f): the records of an account) also cover every
+other case about the same subject, and so those cases' files. A legal hold stays on its case: a
+lead who wants more holds each case. Erasing a case that is not held still keeps the payloads of
+its events that name a held file: they are that file's custody record (who added or viewed it,
+and why).
 """
 
+import json
+import re
 from datetime import datetime
 
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete, or_, select
 
 from cases.core.sqltypes import utcnow
-from cases.enums import EventType
-from cases.models import Hold
+from cases.enums import EventType, HoldKind
+from cases.models import Case, Hold, Subject
 from cases.trail.models import CaseEvent, EventPayload
 from cases.trail.store import CaseLike, append_event
 
+SUBJECT_WIDE = (HoldKind.preservation, HoldKind.law_enforcement)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
 
 class ErasureRefused(Exception):
-    """The case is under a legal or preservation hold."""
+    """An active hold covers the case."""
 
 
 def active_holds(session: Session, *, case_id: int, now: datetime | None = None) -> list[Hold]:
-    """Holds on the case that have not yet expired."""
+    """Holds placed on the case itself that have not yet expired."""
     now = now or utcnow()
     return list(session.exec(select(Hold).where(Hold.case_id == case_id, Hold.until > now)))
+
+
+def lock_holds(session: Session, *, case_id: int) -> None:
+    """Queue hold changes and erasures about the case's subject behind one another."""
+    # A hold on one case can cover the subject's others, so the subject's row is the lock: an
+    # erasure cannot miss a hold committed while it ran (PostgreSQL; SQLite's BEGIN IMMEDIATE
+    # already serialises writers).
+    subject = select(Case.subject_id).where(Case.id == case_id).scalar_subquery()
+    session.exec(select(Subject.id).where(Subject.id == subject).with_for_update()).one()
+
+
+def covering_holds(
+    session: Session,
+    *,
+    case_id: int | None = None,
+    blob_sha256: str | None = None,
+    now: datetime | None = None,
+) -> list[Hold]:
+    """The active holds that cover the case, or the evidence file, latest-ending first."""
+    if (case_id is None) == (blob_sha256 is None):
+        raise ValueError("name either a case or an evidence file")
+    now = now or utcnow()
+    if case_id is not None:
+        subject = select(Case.subject_id).where(Case.id == case_id).scalar_subquery()
+        return list(
+            session.exec(
+                select(Hold)
+                .join(Case, col(Case.id) == Hold.case_id)
+                .where(
+                    Hold.until > now,
+                    or_(
+                        Hold.case_id == case_id,
+                        col(Hold.kind).in_(SUBJECT_WIDE) & (Case.subject_id == subject),
+                    ),
+                )
+                .order_by(col(Hold.until).desc(), col(Hold.id))
+            )
+        )
+    if not _SHA256.fullmatch(blob_sha256):
+        raise ValueError(f"not a SHA-256 hex digest: {blob_sha256!r}")
+    held = session.exec(
+        select(Hold, Case.subject_id)
+        .join(Case, col(Case.id) == Hold.case_id)
+        .where(Hold.until > now)
+        .order_by(col(Hold.until).desc(), col(Hold.id))
+    ).all()
+    if not held:
+        return []
+    direct = {hold.case_id for hold, _ in held}
+    subjects = {subject for hold, subject in held if hold.kind in SUBJECT_WIDE}
+    held_cases = select(Case.id).where(
+        or_(col(Case.id).in_(sorted(direct)), col(Case.subject_id).in_(sorted(subjects)))
+    )
+    # Only the held cases' events are read: the text match narrows them, the header decides.
+    candidates = session.exec(
+        select(CaseEvent.case_id, Case.subject_id, CaseEvent.header)
+        .join(Case, col(Case.id) == CaseEvent.case_id)
+        .where(
+            col(CaseEvent.case_id).in_(held_cases),
+            col(CaseEvent.header).contains(f'"{blob_sha256}"', autoescape=True),
+        )
+    ).all()
+    referencing = {
+        (case, subject)
+        for case, subject, header in candidates
+        if blob_sha256 in json.loads(header)["blobs"]
+    }
+    return [
+        hold
+        for hold, subject in held
+        if any(
+            hold.case_id == case or (hold.kind in SUBJECT_WIDE and subject == other)
+            for case, other in referencing
+        )
+    ]
+
+
+def is_held(
+    session: Session,
+    *,
+    case_id: int | None = None,
+    blob_sha256: str | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Whether an active hold covers the case, or the evidence file (see the module's notes)."""
+    return bool(covering_holds(session, case_id=case_id, blob_sha256=blob_sha256, now=now))
+
+
+def _refusal(session: Session, case: CaseLike, hold: Hold) -> ErasureRefused:
+    where = ""
+    if hold.case_id != case.id:
+        other = session.get(Case, hold.case_id)
+        where = f" (placed on {other.reference}, a case about the same subject)"
+    return ErasureRefused(
+        f"case {case.reference} is under a {hold.kind} hold until {hold.until:%Y-%m-%d}"
+        f"{where}; its evidence cannot be erased"
+    )
 
 
 def erase_payload(
     session: Session, *, case: CaseLike, actor: str, reason: str, now: datetime | None = None
 ) -> CaseEvent:
-    """Delete the payloads of every event of `case` so far and append an `erased` event."""
-    holds = active_holds(session, case_id=case.id, now=now)
+    """Delete the payloads of `case`'s events so far (not those naming a held file); record it."""
+    now = now or utcnow()
+    lock_holds(session, case_id=case.id)
+    holds = covering_holds(session, case_id=case.id, now=now)
     if holds:
-        until = max(hold.until for hold in holds)
-        raise ErasureRefused(
-            f"case {case.reference} is under a {holds[0].kind} hold until {until:%Y-%m-%d}; "
-            "its evidence cannot be erased"
-        )
-    event_ids = select(CaseEvent.id).where(CaseEvent.case_id == case.id)
-    last_seq = session.exec(
-        select(CaseEvent.seq)
+        raise _refusal(session, case, holds[0])
+    events = session.exec(
+        select(CaseEvent.id, CaseEvent.seq, CaseEvent.header)
         .where(CaseEvent.case_id == case.id)
-        .order_by(col(CaseEvent.seq).desc())
-    ).first()
-    session.exec(delete(EventPayload).where(col(EventPayload.event_id).in_(event_ids)))
-    return append_event(
-        session,
-        case=case,
-        type=EventType.erased,
-        actor=actor,
-        payload={"reason": reason, "through_seq": last_seq or 0},
-    )
+        .order_by(col(CaseEvent.seq))
+    ).all()
+    named = {seq: json.loads(header)["blobs"] for _, seq, header in events}
+    held_files = {
+        sha256
+        for sha256 in set().union(*named.values())
+        if is_held(session, blob_sha256=sha256, now=now)
+    }
+    kept = [seq for seq, blobs in named.items() if held_files.intersection(blobs)]
+    erased = [id for id, seq, _ in events if seq not in kept]
+    session.exec(delete(EventPayload).where(col(EventPayload.event_id).in_(erased)))
+    payload = {"reason": reason, "through_seq": events[-1].seq if events else 0}
+    if kept:
+        payload["kept"] = kept
+    return append_event(session, case=case, type=EventType.erased, actor=actor, payload=payload)
