@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from cases.api import api_key_required, bp
 from cases.api.idempotency import respond_once
+from cases.child_safety.known_hashes import FileHashes
 from cases.core.db import get_session
 from cases.core.errors import ApiError
 from cases.core.extensions import limiter, public_limit
@@ -47,6 +48,7 @@ LOCATION_MAX = 2000  # Report.location
 EXPLANATION_MAX = 20_000
 SUBJECT_KINDS = frozenset(SubjectKind)
 
+HEX = re.compile(r"[0-9A-Fa-f]+")
 _LOCALE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*\Z")  # a BCP 47 language tag's shape
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})\Z", re.IGNORECASE
@@ -239,7 +241,7 @@ def detection_item(body: Any, text: str, *, api_key_id: int, prefix: str = "") -
             moderation = parse_moderation(body["moderation"], path=moderation_path)
         except ModerationFormatError as exc:
             errors[exc.field] = str(exc)
-    content_ref = None
+    content_ref, files = None, ()
     content_path = _path(prefix, "content")
     content = object_field(errors, body.get("content"), content_path)
     if content is not None:
@@ -254,6 +256,7 @@ def detection_item(body: Any, text: str, *, api_key_id: int, prefix: str = "") -
             max_length=EXPLANATION_MAX,
             required=False,
         )
+        files = _content_hashes(errors, content, content_path)
     occurred_at = timestamp_field(errors, body.get("occurred_at"), _path(prefix, "occurred_at"))
     object_field(errors, body.get("metadata"), _path(prefix, "metadata"), required=False)
     if errors:
@@ -267,6 +270,7 @@ def detection_item(body: Any, text: str, *, api_key_id: int, prefix: str = "") -
         content_ref=content_ref,
         occurred_at=occurred_at,
         api_key_id=api_key_id,
+        files=files,
     )
     try:
         route(item)  # pure: an item that cannot be routed is refused before anything is written
@@ -275,11 +279,41 @@ def detection_item(body: Any, text: str, *, api_key_id: int, prefix: str = "") -
     return item
 
 
+def _content_hashes(errors: FieldErrors, content: dict, path: str) -> tuple[FileHashes, ...]:
+    """The referenced file's hashes, if the pipeline sent them: matched against known material
+    before the detection is routed."""
+    hashes = {}
+    for name, length in (("sha256", 64), ("md5", 32)):
+        value = content.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not HEX.fullmatch(value) or len(value) != length:
+            errors[f"{path}.{name}"] = f"{length} hexadecimal characters"
+            continue
+        hashes[name] = value.lower()
+    return (FileHashes(**hashes),) if hashes else ()
+
+
 def integration_actor(api_key: ApiKey) -> Actor:
     return Actor.system(f"api_key:{api_key.id}")
 
 
 def created_body(item: IntakeItem, outcome: IntakeOutcome) -> dict:
+    """The 201 answer: the report, and its case (a restricted case by its reference alone)."""
+    if outcome.restricted:
+        # Child-safety cases never reach an integration: not their state, priority or workflow,
+        # nor whether this report joined a case already open about the subject.
+        case = {"reference": outcome.reference, "restricted": True}
+    else:
+        case = {
+            "reference": outcome.reference,
+            "workflow": outcome.workflow,
+            "state": outcome.state,
+            "priority": outcome.priority,
+            "priority_band": outcome.priority_band,
+            "opened": outcome.opened,
+            "restricted": False,
+        }
     return {
         "report": {
             "id": outcome.report_id,
@@ -291,14 +325,7 @@ def created_body(item: IntakeItem, outcome: IntakeOutcome) -> dict:
             "moderation_scores": item.moderation.scores if item.moderation else {},
             "unknown_categories": sorted(item.moderation.unknown) if item.moderation else [],
         },
-        "case": {
-            "reference": outcome.reference,
-            "workflow": outcome.workflow,
-            "state": outcome.state,
-            "priority": outcome.priority,
-            "priority_band": outcome.priority_band,
-            "opened": outcome.opened,
-        },
+        "case": case,
     }
 
 

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from cases.audit.signing import signer
 from cases.core.db import get_engine, session_scope, snapshot
 from cases.evidence.blobs import blob_store
+from cases.evidence.service import withheld_evidence
 from cases.models import Case
 from cases.trail.audit import verify_trail
 from cases.trail.checkpoints import sign_log_checkpoint
@@ -74,26 +75,42 @@ def verify(case_ref: str | None) -> None:
 @trail_cli.command("export")
 @click.argument("reference")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder or .zip.")
-def export(reference: str, out: Path) -> None:
+@click.option(
+    "--with-restricted-media",
+    is_flag=True,
+    help="Include child-safety media (left out by default, and named as withheld): only for a "
+    "recipient cleared to hold it, such as law enforcement.",
+)
+def export(reference: str, out: Path, with_restricted_media: bool) -> None:
     """Write the case's evidence bundle (signing a fresh checkpoint first)."""
     if out.exists():
         raise click.UsageError(f"{out} already exists")
     with session_scope() as session:
+        case = _case(session, reference)
+        withhold = (
+            {} if with_restricted_media else withheld_evidence(session, case=case, viewer=None)
+        )
         try:
             written = export_case(
                 session,
-                case=_case(session, reference),
+                case=case,
                 out=out,
                 signer=signer(),
                 origin=current_app.config["TRAIL_ORIGIN"],
                 store=blob_store(),
                 actor=operator_actor(),
+                withhold=withhold,
             )
         except (TrailError, CheckpointError) as exc:
             # A log that no longer matches its checkpoints is not exported: say so, no traceback.
             raise click.ClickException(f"refusing to export: {exc}") from None
         session.commit()
     click.echo(f"wrote {written}")
+    if withhold:
+        click.echo(
+            f"withheld {len(withhold)} restricted file(s), named by SHA-256 in the bundle "
+            "(--with-restricted-media includes them)"
+        )
     click.echo(
         f"verify offline: python -m cases.trail.verify {written} --public-key KEYFILE "
         "(KEYFILE holding the output of `flask --app app trail public-key`)"

@@ -17,6 +17,7 @@ from cases.core.db import get_engine, get_session, session_scope, snapshot
 from cases.core.security import require_permission
 from cases.enums import Permission
 from cases.evidence.blobs import blob_store
+from cases.evidence.service import withheld_evidence
 from cases.trail.audit import verify_trail
 from cases.trail.events import TrailError
 from cases.trail.export import export_case
@@ -111,6 +112,7 @@ def export():
         origin=current_app.config["TRAIL_ORIGIN"],
         store=blob_store(),
         actor=f"user:{current_user.id}",
+        withhold=withheld_evidence(session, case=case, viewer=current_user),
     )
     session.commit()
 

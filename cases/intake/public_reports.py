@@ -1,5 +1,8 @@
 """Notices of misuse from the public (DSA Art. 16), from the web form and the JSON API alike:
-checked, recorded on their case, with each attachment as evidence."""
+checked, recorded on their case, with each attachment as evidence.
+
+Attachments are hashed before the notice is routed, so one carrying a known child sexual abuse
+file opens or joins a child-safety case and is stored in the restricted area from the start."""
 
 import json
 from collections.abc import Sequence
@@ -11,7 +14,7 @@ from sqlmodel import Session
 
 from cases.core.uploads import Attachment
 from cases.enums import ReportSource, SubjectKind
-from cases.evidence.service import store_attachments
+from cases.evidence.service import hash_attachments, store_attachments
 from cases.intake.service import (
     SUBJECT_ID_MAX,
     IntakeError,
@@ -95,6 +98,7 @@ def submit_public_report(
         reporter_email=report.reporter_email,
         good_faith=report.good_faith,
         content_ref=report.content_id,
+        files=tuple(hash_attachments(attachments)),
     )
     outcome = receive(session, item=item, actor=PORTAL, now=now)
     store_attachments(

@@ -2,9 +2,14 @@
 
 Routing: the reporter's category, or the highest detected moderation category, names a policy
 clause (policy.toml); the clause names the workflow (child-safety clauses open `child_safety`) and
-the default severity. Grouping: a report about a subject that already has an open case in that
-workflow attaches to it (an event and a counter) instead of opening another; the subject row is
-locked first so two reports arriving together cannot both open a case.
+the default severity. A report carrying a file that matches a known hash
+(`cases.child_safety.known_hashes`) goes to the clause the policy maps `sexual/minors` to,
+whatever it was sent under: the report keeps the clause it was sent under, its case is opened or
+found in `child_safety`, and a `hash_matched` event records the match.
+
+Grouping: a report about a subject that already has an open case in that workflow attaches to it
+(an event and a counter) instead of opening another; the subject row is locked first so two
+reports arriving together cannot both open a case.
 
 Intake is set-based: `receive_all` takes a batch through a fixed number of statements (subjects
 upserted and locked at once, open cases read at once, rows written as multi-row inserts with ids
@@ -25,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from cases.child_safety.known_hashes import FileHashes, HashMatch, find_matches
 from cases.core.sqltypes import expire_cached, reserve_ids, utcnow
 from cases.enums import EventType, ReportSource, Restriction, Stage
 from cases.intake.moderation import ModerationResult
@@ -78,6 +84,8 @@ class IntakeItem:
     occurred_at: datetime | None = None
     api_key_id: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # The files it carries or references, to match against known hashes before routing.
+    files: tuple[FileHashes, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,7 +93,7 @@ class IntakeOutcome:
     """What became of one item: its report, and its case as this report left it."""
 
     report_id: int
-    policy_clause: str
+    policy_clause: str  # the report's, as it was sent (its case may be under another)
     payload_sha256: str
     received_at: datetime
     case_id: int
@@ -95,6 +103,7 @@ class IntakeOutcome:
     priority: int
     priority_band: str
     opened: bool
+    restricted: bool  # a child-safety case: nothing about it goes back to whoever sent the item
     session: Session = field(repr=False, compare=False)
 
     # Intake writes with set-based statements, without ORM objects; these load on first use.
@@ -126,6 +135,22 @@ def route(item: IntakeItem) -> tuple[Clause, int]:
     if not scores:
         raise IntakeError("the moderation result has no scores", field="moderation")
     return policy.clauses_for_moderation(scores[0][0])[0], 4
+
+
+# The moderation category whose first clause a report with a known file is routed to.
+KNOWN_HASH_CATEGORY = "sexual/minors"
+
+
+def matched_route() -> tuple[Clause, int]:
+    """The clause and severity for a report carrying a known child sexual abuse file."""
+    clause = definitions().policy.clauses_for_moderation(KNOWN_HASH_CATEGORY)[0]
+    return clause, clause.severity
+
+
+def item_matches(session: Session, *, items: Sequence[IntakeItem]) -> list[list[HashMatch]]:
+    """For each item, what its files' hashes match (one query for the whole batch)."""
+    found = iter(find_matches(session, files=[f for item in items for f in item.files]))
+    return [[m for _ in item.files for m in next(found)] for item in items]
 
 
 def reporter_key(item: IntakeItem) -> str:
@@ -338,7 +363,9 @@ class _Batch:
     """The items routed, and what intake read of the rows they land on, locked."""
 
     items: Sequence[IntakeItem]
-    routes: list[tuple[Clause, int]]  # each item's clause and severity
+    claimed: list[Clause]  # each item's clause as it was sent: its report's
+    matches: list[list[HashMatch]]  # each item's files' matches with known hashes
+    routes: list[tuple[Clause, int]]  # each item's case's clause and severity
     keys: list[tuple[int, str]]  # each item's case: (subject id, workflow)
     reporter_keys: list[str]
     workflows: dict[str, Workflow]
@@ -359,7 +386,11 @@ class _Folded:
 def _plan_and_lock(session: Session, *, items: Sequence[IntakeItem]) -> _Batch:
     """Route the items, lock their subjects and open cases, read prior enforcement and reporters."""
     session.flush()  # pending ORM changes first: the statements below read and write around them
-    routes = [route(item) for item in items]
+    claimed = [route(item) for item in items]
+    matches = item_matches(session, items=items)
+    routes = [
+        matched_route() if found else sent for sent, found in zip(claimed, matches, strict=True)
+    ]
     workflows = {clause.workflow: definitions().current(clause.workflow) for clause, _ in routes}
     subjects = lock_subjects(session, [item.subject for item in items])
     keys = [
@@ -382,6 +413,8 @@ def _plan_and_lock(session: Session, *, items: Sequence[IntakeItem]) -> _Batch:
     }
     return _Batch(
         items=items,
+        claimed=[clause for clause, _ in claimed],
+        matches=matches,
         routes=routes,
         keys=keys,
         reporter_keys=reporter_keys,
@@ -447,8 +480,8 @@ def _write_rows(
             expire_cached(session, Case, case.id)  # an ORM copy loaded earlier is out of date
     rows = [
         _report_row(item, clause, case_id=cases[key].id, reporter_key=rkey, now=now)
-        for item, (clause, _), key, rkey in zip(
-            batch.items, batch.routes, batch.keys, batch.reporter_keys, strict=True
+        for item, clause, key, rkey in zip(
+            batch.items, batch.claimed, batch.keys, batch.reporter_keys, strict=True
         )
     ]
     reports = list(zip(reserve_ids(session, _REPORTS, len(rows)), rows, strict=True))
@@ -469,8 +502,15 @@ def _record(
     events: list[NewEvent] = []
     outcomes: list[IntakeOutcome] = []
     seen_keys: set[tuple[int, str]] = set()
-    for item, (clause, _), key, (report_id, report), (score, band) in zip(
-        batch.items, batch.routes, batch.keys, reports, folded.scores, strict=True
+    for item, clause, matches, (routed, _), key, (report_id, report), (score, band) in zip(
+        batch.items,
+        batch.claimed,
+        batch.matches,
+        batch.routes,
+        batch.keys,
+        reports,
+        folded.scores,
+        strict=True,
     ):
         case = batch.cases[key]
         opened = key in folded.new_cases and key not in seen_keys
@@ -483,6 +523,20 @@ def _record(
                 payload=_report_payload(item, report_id, report, clause, case, score, band),
             )
         )
+        if matches:
+            events.append(
+                NewEvent(
+                    case=case,
+                    type=EventType.hash_matched,
+                    actor=actor.label,
+                    payload={
+                        "report_id": report_id,
+                        "matches": [match.record() for match in matches],
+                        "sent_under": clause.id,
+                        "routed_to": routed.id,
+                    },
+                )
+            )
         if item.reporter_email:
             enqueue_job(
                 session,
@@ -503,6 +557,7 @@ def _record(
                 priority=score,
                 priority_band=band,
                 opened=opened,
+                restricted=batch.workflows[case.workflow_name].restricted,
                 session=session,
             )
         )

@@ -4,6 +4,8 @@ reviewer's question and their request for a copy of their data, each noted as a 
 
 A reporter learns the outcome in general terms only (action taken under a clause, or no
 violation found): never the affected user's restriction, its duration or scope, nor who they are.
+A reporter whose report went to a restricted (child-safety) case learns only that it was received
+and that a specialist team handles it.
 """
 
 import json
@@ -48,6 +50,7 @@ class PublicStatus(StrEnum):
     action_taken = "action taken"
     no_action = "no action"
     closed = "closed"
+    with_specialists = "with a specialist team"
 
     @property
     def explanation(self) -> str:
@@ -60,6 +63,7 @@ STATUS_EXPLANATIONS = {
     PublicStatus.action_taken: "We found a breach of our usage policies and acted on it.",
     PublicStatus.no_action: "We reviewed it and found no breach of our usage policies to act on.",
     PublicStatus.closed: "The case is closed.",
+    PublicStatus.with_specialists: "We have received it. A specialist team handles it.",
 }
 
 
@@ -148,6 +152,15 @@ def public_status(session: Session, *, case: Case) -> PublicStatus:
 def reporter_view(session: Session, *, report: Report) -> ReporterView:
     """A reporter's own report and, in general terms, what became of it."""
     case = session.get(Case, report.case_id)
+    if case.restricted:
+        # Not where the case stands nor how it ended: it is the child-safety team's alone.
+        return ReporterView(
+            reference=case.reference,
+            received_at=report.received_at,
+            category=clause_words(report.policy_clause)[0],
+            status=PublicStatus.with_specialists,
+            outcome=None,
+        )
     status = public_status(session, case=case)
     outcome = None
     if status == PublicStatus.action_taken:

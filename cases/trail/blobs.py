@@ -9,6 +9,7 @@ S3-compatible store with Object Lock is the scale-out; it implements the same `B
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -32,8 +33,12 @@ class StoredBlob:
     size: int
 
 
+# Which area a file goes to: fixed, or chosen from its digests once it has been read.
+Area = bool | Callable[[StoredBlob], bool]
+
+
 class BlobStore(Protocol):
-    def put(self, stream: BinaryIO, *, restricted: bool, max_size: int) -> StoredBlob: ...
+    def put(self, stream: BinaryIO, *, restricted: Area, max_size: int) -> StoredBlob: ...
 
     def open(self, sha256: str, *, restricted: bool) -> BinaryIO: ...
 
@@ -41,10 +46,12 @@ class BlobStore(Protocol):
 
 
 class FileBlobStore:
-    """Blobs as read-only files under `root/blobs` and `root/blobs-restricted`."""
+    """Blobs as read-only files under `root/blobs` and `root/blobs-restricted`; uploads are read
+    into `root/blobs-incoming` first, so no byte reaches an area before its area is known."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        self.incoming = self.root / "blobs-incoming"
 
     def _area(self, restricted: bool) -> Path:
         return self.root / ("blobs-restricted" if restricted else "blobs")
@@ -54,12 +61,11 @@ class FileBlobStore:
             raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
         return self._area(restricted) / sha256[:2] / sha256[2:4] / sha256
 
-    def put(self, stream: BinaryIO, *, restricted: bool, max_size: int) -> StoredBlob:
-        area = self._area(restricted)
-        area.mkdir(parents=True, exist_ok=True, mode=0o700)
+    def put(self, stream: BinaryIO, *, restricted: Area, max_size: int) -> StoredBlob:
+        self.incoming.mkdir(parents=True, exist_ok=True, mode=0o700)
         sha256, md5, sha1 = hashlib.sha256(), hashlib.md5(), hashlib.sha1()
         size = 0
-        fd, temp = tempfile.mkstemp(dir=area, prefix=".incoming-")
+        fd, temp = tempfile.mkstemp(dir=self.incoming, prefix=".incoming-")
         try:
             with os.fdopen(fd, "wb") as out:
                 while chunk := stream.read(CHUNK):
@@ -70,7 +76,9 @@ class FileBlobStore:
                         digest.update(chunk)
                     out.write(chunk)
             blob = StoredBlob(sha256.hexdigest(), md5.hexdigest(), sha1.hexdigest(), size)
-            target = self.path(blob.sha256, restricted=restricted)
+            target = self.path(
+                blob.sha256, restricted=restricted(blob) if callable(restricted) else restricted
+            )
             if target.exists():
                 os.unlink(temp)  # same content already stored: written once
             else:
@@ -93,22 +101,38 @@ def store_blob(
     store: BlobStore,
     stream: BinaryIO,
     media_type: str,
-    restricted: bool,
+    restricted: Area,
     max_size: int,
 ) -> Blob:
-    """Store a file and its row (once per content); the caller references it from an event."""
-    stored = store.put(stream, restricted=restricted, max_size=max_size)
-    blob = session.get(Blob, stored.sha256)
-    if blob is None:
-        blob = Blob(
-            sha256=stored.sha256,
-            md5=stored.md5,
-            sha1=stored.sha1,
-            size=stored.size,
-            media_type=media_type,
-            restricted=restricted,
-        )
-        session.add(blob)
+    """Store a file and its row (once per content); the caller references it from an event.
+
+    `restricted` is the area for content not stored yet (or a function choosing it from the
+    digests). Content already stored stays where its row says, whoever sends it again: bytes
+    first kept as restricted are never written a second time into the ordinary area.
+    """
+    existing: Blob | None = None
+    chosen = False
+
+    def area(stored: StoredBlob) -> bool:
+        nonlocal existing, chosen
+        existing = session.get(Blob, stored.sha256)
+        if existing is not None:
+            return existing.restricted
+        chosen = restricted(stored) if callable(restricted) else restricted
+        return chosen
+
+    stored = store.put(stream, restricted=area, max_size=max_size)
+    if existing is not None:
+        return existing
+    blob = Blob(
+        sha256=stored.sha256,
+        md5=stored.md5,
+        sha1=stored.sha1,
+        size=stored.size,
+        media_type=media_type,
+        restricted=chosen,
+    )
+    session.add(blob)
     return blob
 
 

@@ -26,8 +26,10 @@ from cases.trail.verify import (
     MANIFEST,
     PUBLIC_KEY,
     README,
+    WITHHELD,
     consistency_document,
     event_line,
+    withheld_document,
 )
 
 __all__ = ["write_bundle"]
@@ -49,7 +51,7 @@ Layout
                                 SHA-256("docket/case/v1\\n" || case ref) || event entry hash
   events.jsonl                  the case's events in order: exact header and payload text
                                 (payload null once erased), hashes, log index, inclusion proof
-  blobs/<sha256>                the evidence files the events name
+  blobs/<sha256>                the evidence files the events name{withheld}
   checkpoints/<size>.txt        earlier signed checkpoints, each with its
   consistency/<size>-<to>.json  RFC 9162 consistency proof to checkpoint.txt
 
@@ -63,6 +65,12 @@ checked and PASS, or FAIL and the first problem found.
 """
 
 
+_README_WITHHELD = """, except
+  withheld.json                 the files left out for this bundle's recipient (restricted
+                                material they are not cleared for), by SHA-256 with the reason:
+                                the events still commit to each, so its holder can check it"""
+
+
 def write_bundle(
     out: Path,
     *,
@@ -73,14 +81,16 @@ def write_bundle(
     events: Sequence[tuple[EventRecord, list[bytes]]],
     blobs: Mapping[str, Path],
     earlier: Sequence[tuple[str, list[bytes]]] = (),
+    withheld: Mapping[str, str] = {},
     created_at: str,
 ) -> Path:
     """Write a bundle to `out`: a new folder, or a zip if `out` ends in .zip.
 
     `leaves` are the 64-byte leaf data of log entries 0..size-1, `events` the case's records in
     seq order with their inclusion proofs at the checkpoint's size, `blobs` the files the events
-    name by SHA-256, `earlier` (checkpoint note, consistency proof to this checkpoint) pairs.
-    The notes must be signed by `verifier_key`.
+    name by SHA-256 (but those `withheld` names, each with the reason it is left out), `earlier`
+    (checkpoint note, consistency proof to this checkpoint) pairs. The notes must be signed by
+    `verifier_key`.
     """
     out = Path(out)
     parse_utc_timestamp(created_at)
@@ -98,16 +108,24 @@ def write_bundle(
         put(LEAVES, _leaf_chunks(leaves))
         put(EVENTS, (event_line(record, proof) for record, proof in events))
         for sha, source in sorted(blobs.items()):
-            if not _HEX64.fullmatch(sha):
-                raise ValueError(f"blob name {sha!r} is not a SHA-256 hex digest")
+            if not _HEX64.fullmatch(sha) or sha in withheld:
+                raise ValueError(f"blob name {sha!r} is not a SHA-256 hex digest, or withheld")
             with Path(source).open("rb") as f:
                 put(f"blobs/{sha}", iter(partial(f.read, _CHUNK), b""))
         for old, note, proof in older:
             put(f"checkpoints/{old.size}.txt", [note.encode("utf-8")])
             name = f"consistency/{old.size}-{checkpoint.size}.json"
             put(name, [consistency_document(old, checkpoint, proof)])
+        if withheld:
+            if bad := [sha for sha in withheld if not _HEX64.fullmatch(sha)]:
+                raise ValueError(f"withheld name {bad[0]!r} is not a SHA-256 hex digest")
+            put(WITHHELD, [withheld_document(withheld)])
         readme = _README.format(
-            format=FORMAT, case=case_ref, created_at=created_at, size=checkpoint.size
+            format=FORMAT,
+            case=case_ref,
+            created_at=created_at,
+            size=checkpoint.size,
+            withheld=_README_WITHHELD if withheld else "",
         )
         put(README, [readme.encode("utf-8")])
         manifest = {

@@ -3,6 +3,7 @@
 
 import json
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from cases.trail.bundle import write_bundle
 from cases.trail.canonical import utc_timestamp
 from cases.trail.checkpoints import sign_log_checkpoint
 from cases.trail.events import TrailError
-from cases.trail.models import Blob, Checkpoint, LogLeaf
+from cases.trail.models import Blob, CaseEvent, Checkpoint, LogLeaf
 from cases.trail.signed_notes import Signer
 from cases.trail.store import (
     CaseLike,
@@ -39,10 +40,21 @@ def export_case(
     origin: str,
     store: BlobStore,
     actor: str,
+    withhold: Mapping[str, str] = {},
 ) -> Path:
-    """Record the export, sign a fresh checkpoint over it, and write the bundle to `out`."""
+    """Record the export, sign a fresh checkpoint over it, and write the bundle to `out`,
+    leaving out the files `withhold` names (each with the reason the bundle gives)."""
+    headers = session.exec(select(CaseEvent.header).where(CaseEvent.case_id == case.id))
+    named = {sha for header in headers for sha in _header_blobs(header)}
+    # The event names the files that leave with the bundle (their chain of custody); of those
+    # withheld it gives only the count, as the payload is shown to the case's every reader.
     append_event(
-        session, case=case, type=EventType.exported, actor=actor, payload={"bundle": Path(out).name}
+        session,
+        case=case,
+        type=EventType.exported,
+        actor=actor,
+        payload={"bundle": Path(out).name, "withheld": len(named & withhold.keys())},
+        blobs=sorted(named - withhold.keys()),
     )
     checkpoint = sign_log_checkpoint(session, signer=signer, origin=origin)
     size = checkpoint.size
@@ -50,10 +62,12 @@ def export_case(
         (record, inclusion_proof(session, index=record.log_index, size=size))
         for record in case_records(session, case_id=case.id)
     ]
-    referenced = sorted({sha for record, _ in events for sha in _header_blobs(record.header)})
+    referenced = {sha for record, _ in events for sha in _header_blobs(record.header)}
     blobs = {
         blob.sha256: store.path(blob.sha256, restricted=blob.restricted)
-        for blob in session.exec(select(Blob).where(col(Blob.sha256).in_(referenced)))
+        for blob in session.exec(
+            select(Blob).where(col(Blob.sha256).in_(sorted(referenced - withhold.keys())))
+        )
     }
     earlier = [
         (older.note, consistency_proof(session, size1=older.size, size2=size))
@@ -68,6 +82,7 @@ def export_case(
         events=events,
         blobs=blobs,
         earlier=earlier,
+        withheld={sha: reason for sha, reason in withhold.items() if sha in referenced},
         created_at=utc_timestamp(utcnow()),
     )
     # Never hand out a bundle that would not verify (a database tampered with since the last
@@ -83,7 +98,7 @@ def export_case(
     return bundle
 
 
-def _header_blobs(header: bytes) -> list[str]:
+def _header_blobs(header: bytes | str) -> list[str]:
     return json.loads(header)["blobs"]
 
 

@@ -15,14 +15,17 @@ A bundle (a folder, or a zip of its contents) holds:
     public-key.txt                the log's verifier key (informational)
     log/leaves.bin                every log leaf 0..size-1, 64 bytes each (case tag || entry hash)
     events.jsonl                  the case's events in seq order (see `event_line`)
-    blobs/<sha256 hex>            every evidence file the event headers name
+    blobs/<sha256 hex>            every evidence file the event headers name, except
+    withheld.json                 (only when some are left out) the files withheld from this
+                                  bundle's recipient, each by SHA-256 with the reason
     checkpoints/<size>.txt        earlier signed checkpoints, each with
     consistency/<size>-<to>.json  its consistency proof to checkpoint.txt
     README.txt                    the layout and how to run this verifier
 
 Checks run in a fixed order and the first failure is reported: manifest, checkpoint signature,
 log root, the auditor's previous checkpoint, the bundle's earlier checkpoints, the case's hash
-chain, each event's log entry and inclusion proof, completeness, blobs.
+chain, each event's log entry and inclusion proof, completeness, blobs. A withheld file is not
+checked, only named: the events still commit to its SHA-256, so whoever holds it can check it.
 """
 
 import argparse
@@ -33,7 +36,7 @@ import re
 import sys
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -57,6 +60,7 @@ __all__ = [
     "event_line",
     "main",
     "verify_bundle",
+    "withheld_document",
 ]
 
 FORMAT = "docket-evidence-bundle/1"
@@ -66,6 +70,7 @@ PUBLIC_KEY = "public-key.txt"
 README = "README.txt"
 LEAVES = "log/leaves.bin"
 EVENTS = "events.jsonl"
+WITHHELD = "withheld.json"
 LEAF_SIZE = 64
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -73,7 +78,7 @@ _NUMBER = r"(0|[1-9][0-9]*)"
 _BLOB_FILE = re.compile(r"blobs/([0-9a-f]{64})")
 _CHECKPOINT_FILE = re.compile(rf"checkpoints/{_NUMBER}\.txt")
 _CONSISTENCY_FILE = re.compile(rf"consistency/{_NUMBER}-{_NUMBER}\.json")
-_FIXED_FILES = frozenset((CHECKPOINT, PUBLIC_KEY, README, LEAVES, EVENTS))
+_FIXED_FILES = frozenset((CHECKPOINT, PUBLIC_KEY, README, LEAVES, EVENTS, WITHHELD))
 _REQUIRED_FILES = (CHECKPOINT, LEAVES, EVENTS)
 _MANIFEST_KEYS = frozenset(("format", "case", "created_at", "checkpoint_size", "files"))
 _EVENT_KEYS = frozenset(
@@ -105,9 +110,10 @@ class VerifyResult:
     root: bytes
     events: int
     erased: int
-    blobs: int
+    blobs: int  # files in the bundle, each checked
     earlier: tuple[int, ...]  # sizes of the bundle's earlier checkpoints, each proven consistent
     previous: int | None  # size of the auditor's previous checkpoint, if one was given
+    withheld: tuple[tuple[str, str], ...] = ()  # (SHA-256, reason) of files left out
 
     def summary(self) -> list[str]:
         """Human-readable lines of what was checked."""
@@ -117,6 +123,10 @@ class VerifyResult:
             else "no previous checkpoint given (pass --previous-checkpoint to detect rollback)"
         )
         earlier = ", ".join(map(str, self.earlier)) or "none"
+        withheld = [
+            f"withheld (named by the events, not in this bundle): {sha}: {reason}"
+            for sha, reason in self.withheld
+        ]
         return [
             f"case {self.case}",
             "manifest: every file present and matching its SHA-256",
@@ -127,6 +137,7 @@ class VerifyResult:
             f"events: {self.events} ({self.erased} erased payloads), chain, commitments, log "
             "entries and inclusion proofs verified; no event of the case is missing",
             f"blobs: {self.blobs}, each matching its SHA-256",
+            *withheld,
         ]
 
 
@@ -148,6 +159,11 @@ def event_line(record: EventRecord, proof: Sequence[bytes]) -> bytes:
     }
     # ASCII-escaped JSON: the exact header text survives the round trip through json.loads.
     return json.dumps(line, separators=(",", ":")).encode("ascii") + b"\n"
+
+
+def withheld_document(withheld: Mapping[str, str]) -> bytes:
+    """withheld.json: the SHA-256 of each file left out of the bundle, and why."""
+    return canonical({"withheld": dict(withheld)})
 
 
 def consistency_document(old: Checkpoint, new: Checkpoint, proof: Sequence[bytes]) -> bytes:
@@ -194,7 +210,8 @@ def _verify(bundle: "_Bundle", verifier_key: str, previous_checkpoint: str | Non
         raise VerificationError(str(exc)) from None
     _check_log_entries(case, events, leaves, leaf_hashes, checkpoint)
     _check_completeness(case, events, leaves)
-    _check_blobs(bundle.names, manifest.digests, chain.blobs)
+    withheld = _read_withheld(bundle)
+    _check_blobs(bundle.names, manifest.digests, chain.blobs, withheld)
     return VerifyResult(
         case=case,
         origin=checkpoint.origin,
@@ -202,9 +219,10 @@ def _verify(bundle: "_Bundle", verifier_key: str, previous_checkpoint: str | Non
         root=checkpoint.root,
         events=chain.count,
         erased=chain.erased,
-        blobs=len(chain.blobs),
+        blobs=len(chain.blobs) - len(withheld),
         earlier=earlier,
         previous=previous,
+        withheld=tuple(sorted(withheld.items())),
     )
 
 
@@ -471,8 +489,32 @@ def _check_completeness(
         position = leaves.find(tag, position + 1)
 
 
-def _check_blobs(names: frozenset[str], digests: dict[str, str], referenced: set[str]) -> None:
-    for sha in sorted(referenced):
+def _read_withheld(bundle: _Bundle) -> dict[str, str]:
+    """The files the bundle says it leaves out, by SHA-256, with the reason for each."""
+    if WITHHELD not in bundle.names:
+        return {}
+    data = bundle.read(WITHHELD)
+    withheld = _json_object(data, WITHHELD).get("withheld")
+    if not isinstance(withheld, dict) or not withheld:
+        raise VerificationError(f"{WITHHELD}: expected a non-empty 'withheld' object")
+    for sha, reason in withheld.items():
+        _hex_hash(sha, WITHHELD)
+        if not isinstance(reason, str) or not reason.strip():
+            raise VerificationError(f"{WITHHELD}: {sha} has no reason")
+    if data != withheld_document(withheld):
+        raise VerificationError(f"{WITHHELD} is not in its canonical form")
+    return withheld
+
+
+def _check_blobs(
+    names: frozenset[str], digests: dict[str, str], referenced: set[str], withheld: dict[str, str]
+) -> None:
+    for sha in sorted(withheld):
+        if sha not in referenced:
+            raise VerificationError(f"{WITHHELD} names {sha}, which no event references")
+        if f"blobs/{sha}" in names:
+            raise VerificationError(f"blobs/{sha} is in the bundle and also said to be withheld")
+    for sha in sorted(referenced - withheld.keys()):
         name = f"blobs/{sha}"
         if name not in names:
             raise VerificationError(f"{name}, named by an event, is missing")

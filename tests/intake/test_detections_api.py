@@ -11,8 +11,10 @@ from cases.accounts.service import revoke_api_key
 from cases.api import idempotency
 from cases.api.idempotency import _stored as stored
 from cases.api.idempotency import claim_key, request_fingerprint
-from cases.enums import ApiScope
+from cases.child_safety.known_hashes import import_hash_list
+from cases.enums import ApiScope, EventType
 from cases.models import ApiKey, Case, IdempotentResponse, Report, Subject
+from cases.trail.models import CaseEvent
 from tests.factories import make_api_key
 from tests.helpers import count, reloaded
 from tests.intake.conftest import detection, moderation_response
@@ -387,3 +389,31 @@ def test_the_subjects_contact_is_kept_and_the_latest_wins(post_json, session):
     assert post_json(URL, about_kim({"email": "kim@new.example"})).status_code == 201
     assert reloaded(session, subject).contact_email == "kim@new.example"
     assert reloaded(session, subject).contact_locale == "pt-BR"
+
+
+KNOWN = hashlib.sha256(b"known file bytes").hexdigest()
+
+
+def test_a_detection_referencing_a_known_file_goes_to_child_safety(session, post_json):
+    import_hash_list(session, name="list", lines=[KNOWN])
+    session.commit()
+    body = detection("user-kh", scores={"harassment": 0.91})
+    body["content"]["sha256"] = KNOWN.upper()
+    answer = post_json("/api/v1/detections", body)
+    assert answer.status_code == 201, answer.get_json()
+    assert answer.get_json()["case"] == {
+        "reference": answer.get_json()["case"]["reference"],
+        "restricted": True,
+    }
+    case = session.exec(select(Case)).one()
+    assert case.workflow_name == "child_safety"
+    assert session.exec(select(CaseEvent).where(CaseEvent.type == EventType.hash_matched)).all()
+
+
+@pytest.mark.parametrize("value", ["abc", "z" * 64, 64, ["a"], "a" * 65])
+def test_a_malformed_content_hash_is_422(session, post_json, value):
+    body = detection("user-kh")
+    body["content"]["md5"] = value
+    answer = post_json("/api/v1/detections", body)
+    assert answer.status_code == 422 and "content.md5" in answer.get_json()["error"]["fields"]
+    assert count(session, Case) == 0
