@@ -1,14 +1,17 @@
-"""Jobs of child-safety handling: the preservation hold after a CyberTipline report, and the
-report's submission. Listed in the JOB_MODULES setting."""
+"""Jobs of child-safety handling: the CyberTipline report's submission (one NCMEC call per run;
+`cases.child_safety.ncmec.submission`), the sweep for stalled submissions, and the preservation
+hold after a finished report. Listed in the JOB_MODULES setting."""
 
 from datetime import timedelta
 
+from flask import current_app
 from sqlmodel import Session
 
-from cases.child_safety.holds import PRESERVATION_PERIOD, place_hold
+from cases.child_safety.holds import place_hold, preservation_period
+from cases.child_safety.ncmec.submission import StepFailed, advance_submission, requeue_stalled
 from cases.core.sqltypes import utcnow
 from cases.enums import HoldKind
-from cases.jobs.registry import job
+from cases.jobs.registry import AttemptFailed, job, periodic
 from cases.lifecycle.actors import Actor
 from cases.models import Case, Outbox
 from cases.trail.erasure import active_holds
@@ -16,17 +19,15 @@ from cases.trail.erasure import active_holds
 RERUN_SLACK = timedelta(days=1)
 
 
-class JobUnavailable(RuntimeError):
-    """The job exists in the workflow vocabulary but this version cannot carry it out."""
-
-
 @job("place_preservation_hold")
 def place_preservation_hold(session: Session, outbox: Outbox, *, case_id: int, **_args) -> None:
-    """Preserve a reported case's evidence for at least a year (extends an existing hold)."""
+    """Preserve a reported case's evidence for PRESERVATION_DAYS, at least a year (extends an
+    existing hold)."""
     case = session.get(Case, case_id)
     now = utcnow()
+    period = preservation_period()
     if any(
-        hold.kind == HoldKind.preservation and hold.until >= now + PRESERVATION_PERIOD - RERUN_SLACK
+        hold.kind == HoldKind.preservation and hold.until >= now + period - RERUN_SLACK
         for hold in active_holds(session, case_id=case_id, now=now)
     ):
         return  # already preserved for the full period: a re-run changes nothing
@@ -35,16 +36,24 @@ def place_preservation_hold(session: Session, outbox: Outbox, *, case_id: int, *
         case=case,
         kind=HoldKind.preservation,
         reason="CyberTipline report finished: preserved under 18 U.S.C. 2258A(h)",
-        until=now + PRESERVATION_PERIOD,
+        until=now + period,
         actor=Actor.system(f"job:{outbox.id}"),
         now=now,
     )
 
 
-@job("submit_ncmec_report", queue="ncmec")
-def submit_ncmec_report(session: Session, outbox: Outbox, **_args) -> None:
-    """Fails visibly until the CyberTipline client exists, so no report is silently dropped."""
-    raise JobUnavailable(
-        "CyberTipline submission is not available in this version: file the report manually "
-        "and record it on the case"
-    )
+# Each run makes one NCMEC call; the backoff (30 s doubling, capped at 1 h) spans about three
+# hours, well inside NCMEC's 24, and a report stalled longer is retracted and resubmitted.
+@job("submit_ncmec_report", queue="ncmec", max_attempts=10)
+def submit_ncmec_report(session: Session, outbox: Outbox, *, case_id: int, **_args) -> None:
+    """Take the case's CyberTipline submission one NCMEC call further and queue the next."""
+    try:
+        advance_submission(session, case_id=case_id, outbox=outbox, config=current_app.config)
+    except StepFailed as exc:
+        raise AttemptFailed(str(exc)) from exc
+
+
+@periodic("ncmec_stalled_reports", every_seconds=300)
+def requeue_stalled_reports(session: Session) -> int:
+    """Retract and resubmit reports left unfinished close to NCMEC's deletion with no run queued."""
+    return requeue_stalled(session)

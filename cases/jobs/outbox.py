@@ -10,7 +10,9 @@ unacknowledged, and `relay_outbox` (a periodic task) dispatches it again.
 import importlib
 import logging
 import re
+import threading
 import uuid
+from collections import deque
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app, has_app_context
@@ -194,13 +196,28 @@ def _send_to_rq(app: Flask, ids: list[int]) -> None:
         session.commit()
 
 
+# Rows waiting to run in this thread while an in-process run is under way (see `_dispatch`).
+_in_process = threading.local()
+
+
 def _dispatch(ids: list[int]) -> None:
     app = current_app._get_current_object()
     if app.config["REDIS_URL"]:
         _send_to_rq(app, ids)
         return
-    for outbox_id in ids:
-        run_outbox_job(outbox_id)
+    # A job that enqueues another (a chain of steps) commits inside its own run; running the new
+    # job from that commit would nest one run in another, each holding its connection. The
+    # outermost dispatch runs them one after another instead.
+    waiting = getattr(_in_process, "waiting", None)
+    if waiting is not None:
+        waiting.extend(ids)
+        return
+    _in_process.waiting = deque(ids)
+    try:
+        while _in_process.waiting:
+            run_outbox_job(_in_process.waiting.popleft())
+    finally:
+        _in_process.waiting = None
 
 
 def _dispatch_after_commit(session: OrmSession, ids: list[int]) -> None:

@@ -65,6 +65,9 @@ MATRIX = {
         "decide_no_report": SPECIALISTS,
         "close_reported": SPECIALISTS,
         "close_no_report": SPECIALISTS,
+        "escalate_overdue": {SYSTEM},
+        "resume_assessment": SPECIALISTS,
+        "resume_report": SPECIALISTS,
     },
 }
 
