@@ -13,7 +13,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -21,13 +20,11 @@ from flask_wtf import FlaskForm
 from sqlmodel import Session, select
 
 from cases.accounts.access import CaseNotFound, get_case
-from cases.core.db import get_session, session_scope
+from cases.core.db import get_session
 from cases.core.security import require_permission
 from cases.core.sqltypes import utcnow
 from cases.decisions.service import DecisionInvalid, fire_transition, preview_notice
 from cases.enums import Permission, ReportSource
-from cases.evidence.service import EvidenceNotFound
-from cases.evidence.viewing import open_evidence
 from cases.lifecycle.actors import Actor
 from cases.lifecycle.deployed import definitions
 from cases.lifecycle.transitions import (
@@ -44,17 +41,6 @@ from workflows import DecisionKind, Transition, TransitionRefused
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
-# Types a browser may be told as they are (the portal accepts only these, sniffed from the bytes);
-# anything else goes out as opaque bytes. Either way the file is a download, never rendered in the
-# page's origin.
-EXTENSIONS = {
-    "image/png": ".png",
-    "image/jpeg": ".jpg",
-    "image/gif": ".gif",
-    "image/webp": ".webp",
-    "application/pdf": ".pdf",
-    "text/plain": ".txt",
-}
 PREVIEW_LINK = "(the affected user's private link)"
 # Nothing is sent to the affected user about a dismissal, so there is no notice to preview.
 PREVIEWLESS = (None, DecisionKind.dismissal)
@@ -209,31 +195,6 @@ def transition(reference: str):
     session.commit()
     flash(f"{chosen.label}: done.", "success")
     return _back(case)
-
-
-@bp.get("/<reference>/evidence/<sha256>")
-def evidence(reference: str, sha256: str):
-    # Opening evidence writes an event, so this GET uses a writing transaction of its own.
-    with session_scope() as session:
-        case = _case(session, reference)
-        try:
-            blob, stream = open_evidence(
-                session, case=case, sha256=sha256, actor=Actor.staff(current_user)
-            )
-        except EvidenceNotFound:
-            abort(404)
-        session.commit()
-    response = send_file(
-        stream,
-        mimetype=blob.media_type if blob.media_type in EXTENSIONS else "application/octet-stream",
-        as_attachment=True,
-        # Named by content, never by the uploader's file name (no header tricks, no clashes).
-        download_name=f"evidence-{blob.sha256[:16]}{EXTENSIONS.get(blob.media_type, '.bin')}",
-        max_age=0,
-    )
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    return response
 
 
 def init_app(app) -> None:
