@@ -4,8 +4,11 @@ demo case has a verifiable trail. Demo users have email contacts, so their decis
 appeal confirmations and outcomes land in the embedded outbox (/admin/mail) with working private
 links; four cases have been appealed to each outcome, and fresh decisions are open to appeal."""
 
+import io
 import json
 import random
+import struct
+import zlib
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -17,9 +20,11 @@ from cases.accounts.service import create_user, get_user_by_email
 from cases.appeals.service import file_appeal
 from cases.core.db import session_scope
 from cases.core.sqltypes import utcnow
+from cases.core.uploads import inspect_attachment
 from cases.decisions.service import DecisionInvalid, fire_transition
 from cases.enums import AppealChannel, AppellantKind, ReportSource, Role
 from cases.intake.moderation import parse_moderation
+from cases.intake.public_reports import PublicReport, submit_public_report
 from cases.intake.service import IntakeItem, SubjectRef, receive
 from cases.lifecycle.actors import Actor
 from cases.lifecycle.transitions import TransitionRefused
@@ -209,6 +214,40 @@ def _seed_cases(session: Session) -> Iterator[str]:
         )
         _walk(session, case, (("start_appeal_review", {}), (outcome, REVIEW)), hearer)
     yield f"Demo appeals: {len(APPEALS)} heard, one per outcome"
+    _seed_child_safety_image(session)
+    yield "Demo child safety: a text-only grooming report and one with an image, for a specialist"
+
+
+def _placeholder_png() -> bytes:
+    """A plain grey 64×64 PNG: the demo's stand-in for reported media (it depicts nothing)."""
+    row = b"\x00" + b"\x80" * 64
+    chunks = [
+        (b"IHDR", struct.pack(">IIBBBBB", 64, 64, 8, 0, 0, 0, 0)),
+        (b"IDAT", zlib.compress(row * 64)),
+        (b"IEND", b""),
+    ]
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        for kind, data in chunks
+    )
+
+
+def _seed_child_safety_image(session: Session) -> None:
+    # The text-only grooming reports come with the notices above; this one carries media.
+    image = inspect_attachment(
+        io.BytesIO(_placeholder_png()), filename="shared-image.png", max_bytes=1 << 20
+    )
+    submit_public_report(
+        session,
+        report=PublicReport(
+            category="minors.csam",
+            explanation="This account sent an image of a child in a group chat of the app.",
+            url="https://app.example/c/880011",
+            account_id=f"{DEMO_SUBJECT_PREFIX}user-040",
+            good_faith=True,
+        ),
+        attachments=[image],
+    )
 
 
 def _demo_subject(number: int) -> SubjectRef:

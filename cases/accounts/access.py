@@ -26,8 +26,14 @@ def visible_cases(viewer: Viewer, statement: SelectOfScalar | None = None) -> Se
     return statement if sees_restricted(viewer) else statement.where(Case.restricted.is_(False))
 
 
+REFERENCE_MAX = 32
+
+
 def get_case(session: Session, *, reference: str, viewer: Viewer) -> Case:
     """The case with this reference, if the viewer may see it; else CaseNotFound."""
+    # No reference is longer than the column or holds a NUL (which PostgreSQL refuses to compare).
+    if len(reference) > REFERENCE_MAX or "\x00" in reference:
+        raise CaseNotFound(f"no case {reference[:REFERENCE_MAX]!r}")
     case = session.exec(visible_cases(viewer).where(Case.reference == reference)).first()
     if case is None:
         raise CaseNotFound(f"no case {reference}")

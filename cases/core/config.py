@@ -59,7 +59,7 @@ DEFAULTS = {
     # Certified out-of-court dispute settlement bodies named in appeal outcomes (DSA Art. 21):
     # a list of {"name": …, "url": …}.
     "DISPUTE_SETTLEMENT_BODIES": [],
-    "ACCESS_REQUEST_DAYS": 30,
+    "ACCESS_REQUEST_DAYS": 30,  # GDPR Art. 12(3): one month to answer an access request
     # NCMEC CyberTipline (DESIGN section 9). The test endpoint unless NCMEC_ENVIRONMENT is
     # "production"; in test mode any URL is accepted (a local fake server included).
     "NCMEC_URL": "https://exttest.cybertip.org/ispws",
@@ -75,7 +75,7 @@ DEFAULTS = {
     "NCMEC_ESP_NAME": None,
     "PRESERVATION_DAYS": 365,  # REPORT Act 2024: at least a year; a lower value is refused
     "LAW_ENFORCEMENT_HOLD_DAYS": 90,  # 18 U.S.C. 2703(f): 90 days, renewable by 90
-    "WELLNESS_BREAK_AFTER": 20,  # graphic items a reviewer opens in a day before a break prompt  # GDPR Art. 12(3): one month to answer an access request
+    "WELLNESS_BREAK_AFTER": 20,  # graphic items a reviewer opens in a day before a break prompt
     "PUBLIC_BASE_URL": "http://127.0.0.1:5000",  # where emailed links point (never a Host header)
     "MAIL_SERVER": "",  # empty: messages are written as .eml files under MAIL_OUTBOX_DIR
     "MAIL_OUTBOX_DIR": None,  # None → instance/mail (the embedded outbox, shown at /admin/mail)

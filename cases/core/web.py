@@ -53,6 +53,7 @@ NAVIGATION = (
     ("Mail", "notices.mail_index", Permission.view_jobs),
     # Leads and admins answer access requests; auditors see them (the page checks which).
     ("Access requests", "privacy.index", Permission.view_audit),
+    ("Known hashes", "known_hashes.index", Permission.work_restricted),
 )
 
 

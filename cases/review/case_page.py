@@ -15,6 +15,8 @@ from markupsafe import Markup
 from sqlmodel import Session, col, func, select
 
 from cases.accounts.access import visible_cases
+from cases.child_safety.holds import CaseHolds, case_holds
+from cases.child_safety.ncmec.service import ReportPanel, report_panel
 from cases.core.security import has_permission
 from cases.enums import EventType, Permission
 from cases.evidence.service import EvidenceItem, list_evidence
@@ -101,6 +103,8 @@ class CasePage:
     appeals: list[Appeal]
     notice_messages: list[MessageLine]
     links: list[LinkRow]
+    holds: CaseHolds
+    ncmec: ReportPanel | None
     timeline: list[TimelineEntry]
     notes: list[TimelineEntry]
     verification: Verification
@@ -219,6 +223,25 @@ def summarize(type: str, p: dict[str, Any] | None, *, workflow: Workflow, people
             return f"Evidence {verb}: {p.get('filename') or p.get('sha256', '?')}"
         case EventType.erased:
             return f"Personal data erased: {p.get('reason', '?')}"
+        case EventType.ncmec_report_drafted:
+            return "CyberTipline report drafted"
+        case EventType.ncmec_report_submitted:
+            return f"CyberTipline report opened: NCMEC id {p.get('ncmec_report_id', '?')}"
+        case EventType.ncmec_file_uploaded:
+            return f"File uploaded to NCMEC: {str(p.get('sha256', '?'))[:16]}…"
+        case EventType.ncmec_request_failed:
+            return f"NCMEC /{p.get('step', '?')} failed: {p.get('message', '?')}"
+        case EventType.ncmec_report_finished:
+            return f"CyberTipline report finished: NCMEC id {p.get('ncmec_report_id', '?')}"
+        case EventType.ncmec_report_retracted:
+            return f"CyberTipline report retracted: {p.get('reason', '')}"
+        case EventType.hash_matched:
+            return "A file matched known child sexual abuse material; routed to child safety"
+        case EventType.hold_placed:
+            until = str(p.get("until", "?"))[:10]
+            return f"Hold placed ({str(p.get('kind', '?')).replace('_', ' ')}) until {until}"
+        case EventType.hold_extended:
+            return f"Hold extended until {str(p.get('until', '?'))[:10]}"
         case EventType.appeal_filed:
             who = "the affected user" if p.get("appellant") == "affected_user" else "a reporter"
             return f"Appeal filed by {who} ({p.get('channel', '?')})"
@@ -315,6 +338,8 @@ def case_page(session: Session, *, case: Case, viewer: User, now: datetime) -> C
         ),
         notice_messages=case_messages(session, case=case),
         links=link_rows(session, case=case, viewer=viewer, now=now),
+        holds=case_holds(session, case=case, viewer=viewer, now=now),
+        ncmec=report_panel(session, case=case, viewer=viewer, now=now),
         timeline=timeline,
         notes=[e for e in timeline if e.type == EventType.note],
         verification=verify_case(case, trail),

@@ -154,3 +154,10 @@ def test_the_transitions_endpoint_cannot_file_an_appeal(client, session, ctx, ke
     assert "/appeals" in response.get_json()["error"]["message"]
     session.refresh(case)
     assert case.state == "enforced"
+
+
+@pytest.mark.parametrize("reference", ["DK-2026%00000001", "D" * 5000, "%E2%80%AE"])
+def test_hostile_references_are_404(client, session, key, signed_in, reference):
+    assert client.get(f"/api/v1/cases/{reference}", headers=bearer(key)).status_code == 404
+    signed_in("admin")
+    assert client.get(f"/cases/{reference}").status_code == 404
