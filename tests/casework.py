@@ -182,13 +182,20 @@ def hand_over(session, staff):
 def add_evidence(session):
     """Store `data` as evidence of `case` (as the public report form does) and commit."""
 
-    def add(case: Case, data: bytes, *, filename: str = "screenshot.txt", restricted=None):
+    def add(
+        case: Case,
+        data: bytes,
+        *,
+        filename: str = "screenshot.txt",
+        media_type: str = "text/plain",
+        restricted=None,
+    ):
         restricted = case.restricted if restricted is None else restricted
         blob = store_blob(
             session,
             store=blob_store(),
             stream=io.BytesIO(data),
-            media_type="text/plain",
+            media_type=media_type,
             restricted=restricted,
             max_size=1 << 20,
         )
@@ -197,7 +204,7 @@ def add_evidence(session):
             case=case,
             type=EventType.evidence_added,
             actor="system:test",
-            payload={"filename": filename, "media_type": "text/plain", "size": len(data)},
+            payload={"filename": filename, "media_type": media_type, "size": len(data)},
             blobs=[blob.sha256],
         )
         session.commit()
@@ -219,3 +226,15 @@ def page_token(client, case: Case) -> str:
 
 def offered_transitions(html: str) -> list[str]:
     return re.findall(r'<input type="hidden" name="transition" value="([a-z_]+)">', html)
+
+
+@pytest.fixture
+def add_image(add_evidence):
+    """Store a picture as evidence of `case` (see tests.casework.add_evidence) and commit."""
+
+    def add(case: Case, data: bytes, *, filename: str = "photo.png", restricted=None):
+        return add_evidence(
+            case, data, filename=filename, media_type="image/png", restricted=restricted
+        )
+
+    return add

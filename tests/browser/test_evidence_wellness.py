@@ -9,7 +9,7 @@ from cases.intake.service import receive
 from cases.lifecycle.actors import Actor
 from cases.models import Case, EvidenceView
 from tests.casework import detection
-from tests.evidence.test_viewing import png, store_evidence
+from tests.evidence.test_viewing import png
 from tests.factories import PASSWORD, make_user
 from tests.helpers import fresh
 
@@ -17,14 +17,14 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def image_case(app, session):
+def image_case(app, session, add_image):
     """A case opened by a classifier detection, with an image as evidence."""
 
     def make(category: str = "harassment") -> tuple[Case, str]:
         with app.test_request_context():
             case = receive(session, item=detection(category), actor=Actor.system("test")).case
             session.commit()
-            blob = store_evidence(session, case, png((220, 20, 20), size=64), filename="red.png")
+            blob = add_image(case, png((220, 20, 20), size=64), filename="red.png")
         return case, blob.sha256
 
     return make

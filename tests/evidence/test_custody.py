@@ -5,7 +5,7 @@ import pytest
 
 from cases.models import NcmecReport
 from tests.casework import page_token
-from tests.evidence.test_viewing import png, store_evidence, view_url, written
+from tests.evidence.test_viewing import png, view_url, written
 from tests.factories import make_api_key
 
 REASON = "Reviewing the reported content"
@@ -28,15 +28,20 @@ def export(client, case) -> str:
 
 
 def test_custody_lists_every_view_export_and_report_of_the_file(
-    app, client, session, open_case, signed_in
+    app,
+    client,
+    session,
+    open_case,
+    signed_in,
+    add_image,
 ):
     case = open_case()
     lead = signed_in("lead", "exporter")
     export(client, case)  # before the files were evidence
     with app.app_context():
-        blob = store_evidence(session, case, png(), filename="threat.png")
-        other = store_evidence(session, case, png((1, 2, 3)), filename="other.png")
-        secret = store_evidence(session, case, png((9, 9, 9)), restricted=True)
+        blob = add_image(case, png(), filename="threat.png")
+        other = add_image(case, png((1, 2, 3)), filename="other.png")
+        secret = add_image(case, png((9, 9, 9)), restricted=True)
     export(client, case)  # carries the two files, withholds restricted media from a lead
     session.add(
         NcmecReport(
@@ -83,11 +88,11 @@ def test_custody_lists_every_view_export_and_report_of_the_file(
     assert "Views (1)" in html and "Second opinion" not in html
 
 
-def test_custody_is_of_this_case_only(app, client, session, open_case, signed_in):
+def test_custody_is_of_this_case_only(app, client, session, open_case, signed_in, add_image):
     mine, other = open_case(subject="acct-1"), open_case(subject="acct-2")
     with app.app_context():
-        blob = store_evidence(session, mine, png())
-        store_evidence(session, other, png())
+        blob = add_image(mine, png())
+        add_image(other, png())
     signed_in("reviewer")
     form = {"reason": "On the other case", "csrf_token": page_token(client, other)}
     assert client.post(view_url(other, blob.sha256), data=form).status_code == 200
@@ -97,11 +102,17 @@ def test_custody_is_of_this_case_only(app, client, session, open_case, signed_in
 
 @pytest.mark.parametrize("role", ["reviewer", "lead", "auditor", "child_safety", "admin"])
 def test_every_role_that_sees_the_case_reads_custody(
-    app, client, session, open_case, signed_in, role
+    app,
+    client,
+    session,
+    open_case,
+    signed_in,
+    role,
+    add_image,
 ):
     case = open_case()
     with app.app_context():
-        blob = store_evidence(session, case, png())
+        blob = add_image(case, png())
     signed_in(role)
     before = written(session)
     response = client.get(custody_url(case, blob.sha256))
@@ -123,11 +134,19 @@ def test_every_role_that_sees_the_case_reads_custody(
     ],
 )
 def test_custody_of_restricted_media(
-    app, client, session, open_case, signed_in, role, status, opens
+    app,
+    client,
+    session,
+    open_case,
+    signed_in,
+    role,
+    status,
+    opens,
+    add_image,
 ):
     case = open_case()
     with app.app_context():
-        blob = store_evidence(session, case, png(), restricted=True)
+        blob = add_image(case, png(), restricted=True)
     signed_in(role)
     response = client.get(custody_url(case, blob.sha256))
     assert response.status_code == status
@@ -137,11 +156,17 @@ def test_custody_of_restricted_media(
 
 
 def test_auditors_read_the_custody_of_a_restricted_case(
-    app, client, session, open_case, signed_in, staff
+    app,
+    client,
+    session,
+    open_case,
+    signed_in,
+    staff,
+    add_image,
 ):
     case = open_case("sexual/minors")
     with app.app_context():
-        blob = store_evidence(session, case, png())
+        blob = add_image(case, png())
     signed_in("child_safety")
     form = {"reason": "Preparing a CyberTipline report", "csrf_token": page_token(client, case)}
     assert client.post(view_url(case, blob.sha256), data=form).status_code == 200
@@ -152,11 +177,11 @@ def test_auditors_read_the_custody_of_a_restricted_case(
 
 
 @pytest.mark.parametrize("role", ["anonymous", "api_key"])
-def test_custody_is_for_signed_in_staff_only(app, client, session, open_case, role):
+def test_custody_is_for_signed_in_staff_only(app, client, session, open_case, role, add_image):
     case = open_case()
     headers = {}
     with app.app_context():
-        blob = store_evidence(session, case, png())
+        blob = add_image(case, png())
         if role == "api_key":
             _, key = make_api_key(session)
             session.commit()
@@ -166,11 +191,16 @@ def test_custody_is_for_signed_in_staff_only(app, client, session, open_case, ro
 
 
 def test_a_refused_reason_re_renders_the_custody_page_with_the_error(
-    app, client, session, open_case, signed_in
+    app,
+    client,
+    session,
+    open_case,
+    signed_in,
+    add_image,
 ):
     case = open_case()
     with app.app_context():
-        blob = store_evidence(session, case, png())
+        blob = add_image(case, png())
     signed_in("reviewer")
     before = written(session)
     form = {"reason": "no", "csrf_token": page_token(client, case)}

@@ -2,7 +2,6 @@
 an EvidenceView row; images blurred until revealed; restricted media only for cleared roles; the
 reviewer's exposure counter and break prompt; and hostile requests refused with nothing written."""
 
-import io
 import json
 import re
 import struct
@@ -14,12 +13,9 @@ from sqlmodel import select
 
 from cases.core.sqltypes import utcnow
 from cases.enums import EventType
-from cases.evidence.blobs import blob_store
 from cases.evidence.viewing import MAX_REASON, exposure
 from cases.models import Case, EvidenceView, User
-from cases.trail.blobs import store_blob
-from cases.trail.models import Blob, CaseEvent, EventPayload
-from cases.trail.store import append_event
+from cases.trail.models import CaseEvent, EventPayload
 from tests.casework import page_token
 from tests.factories import make_api_key
 from tests.helpers import count, events, fresh
@@ -44,37 +40,6 @@ def png(rgb: tuple[int, int, int] = (200, 30, 30), size: int = 8) -> bytes:
     )
 
 
-def store_evidence(
-    session,
-    case: Case,
-    data: bytes,
-    *,
-    media_type: str = "image/png",
-    filename: str = "photo.png",
-    restricted: bool | None = None,
-) -> Blob:
-    """Store `data` as evidence of `case` (as intake does) and commit."""
-    restricted = case.restricted if restricted is None else restricted
-    blob = store_blob(
-        session,
-        store=blob_store(),
-        stream=io.BytesIO(data),
-        media_type=media_type,
-        restricted=restricted,
-        max_size=1 << 20,
-    )
-    append_event(
-        session,
-        case=case,
-        type=EventType.evidence_added,
-        actor="system:test",
-        payload={"filename": filename, "media_type": media_type, "size": len(data)},
-        blobs=[blob.sha256],
-    )
-    session.commit()
-    return blob
-
-
 def view_url(case: Case, sha256: str) -> str:
     return f"/cases/{case.reference}/evidence/{sha256}/view"
 
@@ -90,11 +55,11 @@ def evidence_section(html: str) -> str:
 
 
 @pytest.fixture
-def image_case(app, session, open_case):
+def image_case(app, session, open_case, add_image):
     """A standard case with one image as evidence, and the image."""
     case = open_case()
     with app.app_context():
-        blob = store_evidence(session, case, png())
+        blob = add_image(case, png())
     return case, blob
 
 
@@ -255,12 +220,14 @@ def test_other_files_download_after_a_reason(client, add_evidence, open_case, si
     ],
 )
 def test_restricted_media_opens_only_for_cleared_roles_and_needs_a_reason(
-    app, client, session, open_case, signed_in, role, opens
+    app, client, session, open_case, signed_in, add_evidence, role, opens
 ):
     # Restricted media on a standard case (e.g. moved there by a specialist's triage).
     case = open_case()
     with app.app_context():
-        blob = store_evidence(session, case, png(), filename="media.png", restricted=True)
+        blob = add_evidence(
+            case, png(), filename="media.png", media_type="image/png", restricted=True
+        )
     signed_in(role)
     token = page_token(client, case)
     section = evidence_section(client.get(f"/cases/{case.reference}").get_data(as_text=True))
@@ -289,11 +256,13 @@ def test_restricted_media_opens_only_for_cleared_roles_and_needs_a_reason(
     assert written(session)[1] == (1 if opens else 0)
 
 
-def test_specialists_open_evidence_of_a_restricted_case(app, client, session, open_case, signed_in):
+def test_specialists_open_evidence_of_a_restricted_case(
+    app, client, session, open_case, signed_in, add_image
+):
     case = open_case("sexual/minors")
     assert case.restricted
     with app.app_context():
-        blob = store_evidence(session, case, png())
+        blob = add_image(case, png())
     assert blob.restricted
     signed_in("child_safety")
     form = {"reason": "Preparing a CyberTipline report", "csrf_token": page_token(client, case)}
@@ -304,11 +273,11 @@ def test_specialists_open_evidence_of_a_restricted_case(app, client, session, op
 
 @pytest.mark.parametrize("role", ["reviewer", "lead"])
 def test_evidence_of_a_restricted_case_does_not_exist_for_uncleared_roles(
-    app, client, session, open_case, signed_in, role
+    app, client, session, open_case, signed_in, role, add_image
 ):
     case = open_case("sexual/minors")
     with app.app_context():
-        blob = store_evidence(session, case, png())
+        blob = add_image(case, png())
     signed_in(role)
     token = page_token(client, open_case(subject="acct-2"))
     before = written(session)
@@ -361,12 +330,12 @@ def test_exposure_counts_distinct_graphic_items_of_the_last_day(app, session, op
 
 @pytest.mark.parametrize("config_overrides", [{"WELLNESS_BREAK_AFTER": 2}])
 def test_the_break_prompt_appears_after_the_configured_number_of_graphic_items(
-    app, client, session, open_case, signed_in
+    app, client, session, open_case, signed_in, add_image
 ):
     case = open_case()
     with app.app_context():
-        first = store_evidence(session, case, png((10, 10, 10)), filename="one.png")
-        second = store_evidence(session, case, png((20, 20, 20)), filename="two.png")
+        first = add_image(case, png((10, 10, 10)), filename="one.png")
+        second = add_image(case, png((20, 20, 20)), filename="two.png")
     signed_in("reviewer")
     token = page_token(client, case)
 

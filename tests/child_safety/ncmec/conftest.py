@@ -2,7 +2,6 @@
 in a thread, with the app pointed at it: child-safety cases opened through intake, specialists who
 take them up, and helpers to prepare, submit and resume a report as the job runner would."""
 
-import io
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -11,8 +10,7 @@ from sqlmodel import select
 
 from cases.child_safety.ncmec.service import prepare_draft
 from cases.core.sqltypes import utcnow
-from cases.enums import EventType, OutboxStatus, ReportSource
-from cases.evidence.blobs import blob_store
+from cases.enums import OutboxStatus, ReportSource
 from cases.intake.moderation import parse_moderation
 from cases.intake.service import IntakeItem, SubjectRef, receive
 from cases.jobs.outbox import relay_outbox
@@ -20,8 +18,6 @@ from cases.lifecycle.actors import Actor
 from cases.lifecycle.transitions import transition_case
 from cases.models import Case, EvidenceView, NcmecReport, Outbox, User
 from cases.review.claims import claim_case
-from cases.trail.blobs import store_blob
-from cases.trail.store import append_event
 from tests.child_safety.fake_cybertipline import SCHEMA_PATH, FakeCyberTipline, serve
 from tests.helpers import fresh
 
@@ -102,28 +98,13 @@ def child_case(session):
 
 
 @pytest.fixture
-def evidence(session):
+def evidence(add_evidence):
     """Store `data` as restricted evidence of `case`, as intake stores a reporter's file."""
 
     def add(case: Case, data: bytes, *, filename: str, media_type: str = "image/png") -> str:
-        blob = store_blob(
-            session,
-            store=blob_store(),
-            stream=io.BytesIO(data),
-            media_type=media_type,
-            restricted=True,
-            max_size=1 << 20,
-        )
-        append_event(
-            session,
-            case=case,
-            type=EventType.evidence_added,
-            actor="system:test",
-            payload={"filename": filename, "media_type": media_type, "size": len(data)},
-            blobs=[blob.sha256],
-        )
-        session.commit()
-        return blob.sha256
+        return add_evidence(
+            case, data, filename=filename, media_type=media_type, restricted=True
+        ).sha256
 
     return add
 
