@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, select
 
+from cases.core.errors import InputInvalid
 from cases.core.security import check_password, hash_api_key, hash_password, new_api_key
 from cases.core.sqltypes import utcnow
 from cases.enums import AccountEventType, ApiScope, Role
@@ -15,12 +16,8 @@ MIN_PASSWORD_LENGTH = 10
 _DUMMY_HASH = hash_password("docket-timing-equaliser")
 
 
-class AccountError(ValueError):
+class AccountError(InputInvalid):
     """Bad input for an account change; `field` names the form field at fault."""
-
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.field = field
 
 
 class LoginRefused(Exception):

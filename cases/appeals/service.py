@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from cases.core.errors import InputInvalid
 from cases.core.sqltypes import utcnow
 from cases.core.uploads import Attachment
 from cases.enums import AppealChannel, AppellantKind, EventType, Restriction
@@ -58,12 +59,8 @@ class AppealAlreadyOpen(AppealRefused):
     """An appeal against this decision is already being heard."""
 
 
-class AppealInvalid(ValueError):
+class AppealInvalid(InputInvalid):
     """The appeal's own content is at fault; `field` names the input."""
-
-    def __init__(self, message: str, *, field: str):
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,15 @@ from cases.core.security import PermissionDenied
 log = logging.getLogger(__name__)
 
 
+class InputInvalid(ValueError):
+    """Input a person or an integration sent is at fault; `field` names where (a form field or
+    a JSON path), so each channel can show the message beside it."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
 class ApiError(Exception):
     """An API failure with a stable code; `fields` maps field paths to messages."""
 

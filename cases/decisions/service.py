@@ -20,6 +20,7 @@ from typing import Any
 from sqlmodel import Session
 
 from cases.appeals.service import record_outcome
+from cases.core.errors import InputInvalid
 from cases.core.sqltypes import utcnow
 from cases.enums import AppealOutcome, EventType, Restriction
 from cases.lifecycle.actors import Actor
@@ -66,12 +67,8 @@ DEFAULT_REDRESS = (
 )
 
 
-class DecisionInvalid(ValueError):
+class DecisionInvalid(InputInvalid):
     """The decision's terms are incomplete or inconsistent; `field` names the input at fault."""
-
-    def __init__(self, message: str, *, field: str):
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ Scores become integer basis points (0–10000) because hashed trail data holds n
 from dataclasses import dataclass, field
 from typing import Any
 
+from cases.core.errors import InputInvalid
 from workflows import ModerationCategory
 
 SCALE = 10_000
@@ -15,12 +16,8 @@ SCALE = 10_000
 DETECTION_THRESHOLD = 5_000
 
 
-class ModerationFormatError(ValueError):
+class ModerationFormatError(InputInvalid):
     """The body is not a moderation response; `field` is the path at fault."""
-
-    def __init__(self, message: str, *, field: str):
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)

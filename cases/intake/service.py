@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from cases.child_safety.known_hashes import FileHashes, HashMatch, find_matches
+from cases.core.errors import InputInvalid
 from cases.core.sqltypes import expire_cached, reserve_ids, utcnow
 from cases.enums import EventType, ReportSource, Restriction, Stage
 from cases.intake.moderation import ModerationResult
@@ -44,12 +45,8 @@ from cases.trail.store import NewEvent, append_events
 from workflows import Clause, Workflow, get_state
 
 
-class IntakeError(ValueError):
+class IntakeError(InputInvalid):
     """The item cannot be routed; `field` names what is wrong."""
-
-    def __init__(self, message: str, *, field: str):
-        super().__init__(message)
-        self.field = field
 
 
 SUBJECT_ID_MAX = 200  # Subject.external_id
