@@ -9,8 +9,10 @@ from sqlmodel import select
 from wtforms import EmailField, HiddenField, PasswordField, SelectField
 from wtforms.validators import DataRequired, Email
 
+from cases.accounts.access import CaseNotFound
 from cases.accounts.service import AccountError, LoginRefused, authenticate, change_role, list_users
 from cases.core.db import get_session
+from cases.core.errors import error_response
 from cases.core.extensions import limiter, login_manager
 from cases.core.security import require_permission
 from cases.enums import Permission, Role
@@ -129,6 +131,12 @@ def set_role(user_id: int):
     return redirect(url_for("accounts.users"))
 
 
+def case_not_found(exc: CaseNotFound):
+    # One answer for a case that does not exist and one the viewer may not see, on every page.
+    return error_response(404, "not_found", "There is no such case, or you may not see it.")
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(admin_bp)
+    app.register_error_handler(CaseNotFound, case_not_found)

@@ -20,7 +20,7 @@ from flask import (
 from flask_login import current_user, login_required
 from sqlmodel import Session
 
-from cases.accounts.access import CaseNotFound, get_case
+from cases.accounts.access import get_case
 from cases.child_safety.cli import holds_cli
 from cases.child_safety.forms import PLACE_FORMS, HoldForm, extend_form
 from cases.child_safety.holds import (
@@ -56,10 +56,7 @@ def blank_hold_form(target: str, kind: str) -> HoldForm:
 
 
 def _case(session: Session, reference: str) -> Case:
-    try:
-        case = get_case(session, reference=reference, viewer=current_user)
-    except CaseNotFound:
-        abort(404)
+    case = get_case(session, reference=reference, viewer=current_user)
     require_hold_permission(Actor.staff(current_user), case)
     return case
 

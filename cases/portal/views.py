@@ -23,7 +23,7 @@ from flask import (
 from flask_login import current_user, login_required
 from sqlmodel import Session
 
-from cases.accounts.access import CaseNotFound, get_case
+from cases.accounts.access import get_case
 from cases.appeals.service import AppealInvalid, AppealRefused
 from cases.core.db import get_session, session_scope
 from cases.core.extensions import limiter, public_limit
@@ -219,10 +219,7 @@ def revoke(reference: str, link_id: int):
     """Withdraw a private link before its time (a lead's or an admin's call)."""
     require_permission(current_user.role, REVOKE_PERMISSION)
     session = get_session()
-    try:
-        case = get_case(session, reference=reference, viewer=current_user)
-    except CaseNotFound:
-        abort(404)
+    case = get_case(session, reference=reference, viewer=current_user)
     link = session.get(StatusLink, link_id)
     if link is None or link.case_id != case.id:
         abort(404)

@@ -8,7 +8,6 @@ errors next to the fields and nothing written.
 
 from flask import (
     Blueprint,
-    abort,
     flash,
     redirect,
     render_template,
@@ -19,7 +18,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlmodel import Session, select
 
-from cases.accounts.access import CaseNotFound, get_case
+from cases.accounts.access import get_case
 from cases.core.db import get_session
 from cases.core.security import require_permission
 from cases.core.sqltypes import utcnow
@@ -53,10 +52,7 @@ def require_staff():
 
 
 def _case(session: Session, reference: str) -> Case:
-    try:
-        return get_case(session, reference=reference, viewer=current_user)
-    except CaseNotFound:
-        abort(404)
+    return get_case(session, reference=reference, viewer=current_user)
 
 
 def _back(case: Case, anchor: str | None = None):

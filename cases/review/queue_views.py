@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from wtforms import Form, HiddenField, SearchField, SelectChoice, SelectField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from cases.accounts.access import CaseNotFound, get_case
+from cases.accounts.access import get_case
 from cases.core.db import get_session
 from cases.core.security import ROLE_PERMISSIONS, require_permission
 from cases.enums import Permission, ReportSource, Role, SlaStatus
@@ -119,10 +119,7 @@ def _queue(name: str) -> Queue:
 
 
 def _case(session: Session, reference: str) -> Case:
-    try:
-        return get_case(session, reference=reference, viewer=current_user)
-    except CaseNotFound:
-        abort(404)
+    return get_case(session, reference=reference, viewer=current_user)
 
 
 def _workers(session: Session, *, restricted: bool) -> list[User]:

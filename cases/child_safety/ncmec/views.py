@@ -21,7 +21,7 @@ from flask import (
 from flask_login import current_user, login_required
 from sqlmodel import Session
 
-from cases.accounts.access import CaseNotFound, get_case
+from cases.accounts.access import get_case
 from cases.child_safety.ncmec.builder import ReportInvalid
 from cases.child_safety.ncmec.cli import ncmec_cli
 from cases.child_safety.ncmec.forms import DraftForm, PrepareForm, SubmitForm
@@ -52,10 +52,7 @@ def require_staff():
 
 
 def _panel(session: Session, reference: str) -> ReportPanel:
-    try:
-        case = get_case(session, reference=reference, viewer=current_user)
-    except CaseNotFound:
-        abort(404)
+    case = get_case(session, reference=reference, viewer=current_user)
     panel = report_panel(session, case=case, viewer=current_user, now=utcnow())
     if panel is None:
         abort(404, description=f"{reference} is not a case reported to NCMEC.")
