@@ -27,6 +27,8 @@ class Permission(StrEnum):
     manage_users = "manage_users"
     manage_api_keys = "manage_api_keys"
     view_jobs = "view_jobs"
+    view_transparency = "view_transparency"
+    manage_inquiries = "manage_inquiries"
 
 
 class SlaStatus(StrEnum):
@@ -50,6 +52,12 @@ class AccountEventType(StrEnum):
     deactivated = "deactivated"
     api_key_created = "api_key_created"
     api_key_revoked = "api_key_revoked"
+    login_throttled = "login_throttled"
+    logged_out = "logged_out"
+    password_changed = "password_changed"
+    reactivated = "reactivated"
+    job_retried = "job_retried"
+    trail_verified = "trail_verified"
 
 
 class ApiScope(StrEnum):
@@ -206,3 +214,22 @@ class EventType(StrEnum):
     access_requested = "access_requested"
     access_fulfilled = "access_fulfilled"
     erased = "erased"
+    verified = "verified"
+    dsa_statement_submitted = "dsa_statement_submitted"
+    inquiry_recorded = "inquiry_recorded"
+    dossier_generated = "dossier_generated"
+
+
+class GroundKind(StrEnum):
+    """A decision's ground (DSA Art. 17(3)(d)): the usage policy, or a law named."""
+
+    contractual = "contractual"
+    legal = "legal"
+
+
+class DsaSubmissionStatus(StrEnum):
+    """A statement of reasons' submission to the Transparency Database."""
+
+    pending = "pending"
+    submitted = "submitted"
+    failed = "failed"

@@ -159,6 +159,8 @@ class Case(SQLModel, table=True):
     appeal_at: datetime | None = _time()
     escalation_at: datetime | None = _time()
     resolved_at: datetime | None = _time()
+    erased_at: datetime | None = _time()
+    """When its personal data was erased (end of retention, or on request); see the trail."""
 
 
 class Report(SQLModel, table=True):
@@ -206,6 +208,9 @@ class Decision(SQLModel, table=True):
     automated_detection: bool = Field(default=False)
     automated_decision: bool = Field(default=False)
     facts: str = Field(default="", sa_type=sa.Text)
+    ground_kind: str = Field(default="contractual", max_length=12)  # GroundKind
+    legal_ground: str | None = Field(default=None, max_length=500)
+    """The law named, when the ground is legal (DSA Art. 17(3)(d))."""
     ground: str = Field(default="", sa_type=sa.Text)
     redress: str = Field(default="", sa_type=sa.Text)
     decided_at: datetime = _time(nullable=False, default=True)
@@ -449,3 +454,67 @@ class IdempotentResponse(SQLModel, table=True):
     status: int
     body: dict = _json()
     created_at: datetime = _time(nullable=False, default=True)
+
+
+class ProviderInquiry(SQLModel, table=True):
+    """A notice or compliance inquiry from the AI provider. It is worked as a case of the
+    `provider_inquiry` workflow (its SLA, queue and trail), and answered with a dossier."""
+
+    __tablename__ = "provider_inquiry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", unique=True)
+    provider_reference: str = Field(max_length=120)
+    received_at: datetime = _time(nullable=False)
+    deadline_at: datetime = _time(nullable=False)
+    period_start: datetime = _time(nullable=False)
+    period_end: datetime = _time(nullable=False)
+    clauses: list = _json(list)
+    """Clause ids in question; empty: the whole taxonomy."""
+    summary: str = Field(default="", sa_type=sa.Text)
+    recorded_by_id: int | None = Field(default=None, foreign_key="staff_user.id")
+    answered_at: datetime | None = _time()
+
+
+class DsaStatement(SQLModel, table=True):
+    """A restriction decision's statement of reasons as sent to the DSA Transparency Database."""
+
+    __tablename__ = "dsa_statement"
+
+    id: int | None = Field(default=None, primary_key=True)
+    decision_id: int = Field(foreign_key="decision.id", unique=True)
+    puid: str = Field(max_length=500, unique=True)
+    status: str = Field(default="pending", max_length=12)  # DsaSubmissionStatus
+    attempts: int = Field(default=0)
+    submitted_at: datetime | None = _time()
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class StaffSession(SQLModel, table=True):
+    """A signed-in browser session, kept server-side so it can be ended (sign-out, deactivation,
+    a role or password change) however long the cookie would otherwise last."""
+
+    __tablename__ = "staff_session"
+
+    id: str = Field(primary_key=True, max_length=64)  # SHA-256 of the token in the cookie
+    user_id: int = Field(foreign_key="staff_user.id", index=True)
+    created_at: datetime = _time(nullable=False, default=True)
+    last_seen_at: datetime = _time(nullable=False, default=True)
+    ended_at: datetime | None = _time()
+    ended_reason: str | None = Field(default=None, max_length=40)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """One sign-in attempt, for throttling per account and client and per client overall."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (
+        sa.Index("ix_login_attempt_email_client_at", "email", "client", "at"),
+        sa.Index("ix_login_attempt_client_at", "client", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320)  # as typed, lower-cased: attempts on unknown emails count
+    client: str = Field(max_length=64)  # salted hash of the client address
+    succeeded: bool = Field(default=False)
+    at: datetime = _time(nullable=False, default=True)

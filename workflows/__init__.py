@@ -42,6 +42,7 @@ from workflows.model import (
 )
 from workflows.parser import check_workflow_text, load_workflow, load_workflows, parse_workflow
 from workflows.policy import (
+    DSA_STATEMENT_CATEGORIES,
     SHIPPED_POLICY,
     Clause,
     ModerationCategory,
@@ -52,6 +53,7 @@ from workflows.policy import (
 )
 
 __all__ = [
+    "DSA_STATEMENT_CATEGORIES",
     "DECISION_FIELDS",
     "DecisionKind",
     "AppealOutcome",

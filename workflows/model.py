@@ -216,6 +216,17 @@ class Workflow:
     """Hex SHA-256 of the source bytes; cases record it with the name and version."""
     source: str
 
+    @property
+    def minimum_retention_days(self) -> int:
+        """The appeal window plus the longest its review may take (every appeal-stage state's
+        slowest SLA, in whole days): a case's personal data must outlive both."""
+        review_hours = sum(
+            max(state.sla.values(), default=0)
+            for state in self.states.values()
+            if state.stage == Stage.appeal
+        )
+        return self.appeal_window_days + -(-review_hours // 24)
+
 
 class DefinitionError(ValueError):
     """A definition is invalid; ``problems`` lists every problem found, not just the first."""

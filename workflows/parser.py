@@ -37,7 +37,7 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 _E = TypeVar("_E", bound=StrEnum)
 
 
-_REQUIRED: Final = object()
+REQUIRED: Final = object()
 
 
 _TOML_NAMES: Final = {
@@ -74,11 +74,11 @@ class TomlTable:
     def problem(self, message: str) -> None:
         self._problems.append(f"{self._where}: {message}")
 
-    def get(self, key: str, kind: type, default: Any = _REQUIRED) -> Any:
+    def get(self, key: str, kind: type, default: Any = REQUIRED) -> Any:
         """The value of ``key``, or ``None`` (after recording why) when missing or mistyped."""
         self._seen.add(key)
         if key not in self._data:
-            if default is _REQUIRED:
+            if default is REQUIRED:
                 self.problem(f"missing required key {key!r}")
                 return None
             return default
@@ -94,7 +94,7 @@ class TomlTable:
             self.problem(f"{key!r} {value!r} must be lower-case letters, digits and underscores")
         return value
 
-    def get_strings(self, key: str, *, default: Any = _REQUIRED) -> list[str] | None:
+    def get_strings(self, key: str, *, default: Any = REQUIRED) -> list[str] | None:
         values = self.get(key, list, default)
         if values is None:
             return None

@@ -1,6 +1,8 @@
 """The policy taxonomy: the usage-policy clauses the operator enforces, grouped as the policies
 group them, each with a default severity, the workflow a case about it opens in and its DSA
-statement category; plus the mapping from OpenAI moderation categories to clauses.
+statement category and how long its cases' personal data is kept; plus the mapping from OpenAI
+moderation categories to clauses. A clause may have sub-clauses (``<clause id>.<name>``): cases are
+routed to and counted by them, and they take any setting they leave out from their clause.
 
 Data, like the workflows: ``definitions/policy.toml``, validated as a whole on load (every problem
 reported at once, as a ``DefinitionError``). Pure Python.
@@ -18,8 +20,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
+from workflows import dsa
 from workflows.model import POLICY_FILENAME, SHIPPED_DIR, DefinitionError
-from workflows.parser import TomlTable
+from workflows.parser import REQUIRED, TomlTable
 
 SHIPPED_POLICY: Final = SHIPPED_DIR / POLICY_FILENAME
 
@@ -46,24 +49,7 @@ class ModerationCategory(StrEnum):
 
 
 # The DSA Transparency Database's STATEMENT_CATEGORY keys (its `category` field).
-DSA_STATEMENT_CATEGORIES: Final = (
-    "STATEMENT_CATEGORY_ANIMAL_WELFARE",
-    "STATEMENT_CATEGORY_CONSUMER_INFORMATION",
-    "STATEMENT_CATEGORY_CYBER_VIOLENCE",
-    "STATEMENT_CATEGORY_CYBER_VIOLENCE_AGAINST_WOMEN",
-    "STATEMENT_CATEGORY_DATA_PROTECTION_AND_PRIVACY_VIOLATIONS",
-    "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH",
-    "STATEMENT_CATEGORY_INTELLECTUAL_PROPERTY_INFRINGEMENTS",
-    "STATEMENT_CATEGORY_NEGATIVE_EFFECTS_ON_CIVIC_DISCOURSE_OR_ELECTIONS",
-    "STATEMENT_CATEGORY_NOT_SPECIFIED_NOTICE",
-    "STATEMENT_CATEGORY_OTHER_VIOLATION_TC",
-    "STATEMENT_CATEGORY_PROTECTION_OF_MINORS",
-    "STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY",
-    "STATEMENT_CATEGORY_SCAMS_AND_FRAUD",
-    "STATEMENT_CATEGORY_SELF_HARM",
-    "STATEMENT_CATEGORY_UNSAFE_AND_PROHIBITED_PRODUCTS",
-    "STATEMENT_CATEGORY_VIOLENCE",
-)
+DSA_STATEMENT_CATEGORIES: Final = dsa.STATEMENT_CATEGORIES
 
 _GROUP_ID = re.compile(r"[a-z][a-z0-9_]*\Z")
 
@@ -78,6 +64,10 @@ class Clause:
     severity: int
     workflow: str
     dsa_category: str
+    retention_days: int
+    """How long after a case closes its personal data is kept (then erased by the sweep)."""
+    parent: str | None = None
+    """The clause this one is a sub-clause of; ``None`` for a clause of the group itself."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +75,9 @@ class PolicyGroup:
     id: str
     label: str
     description: str
+    retention_days: int
     clauses: tuple[Clause, ...]
+    """Each clause followed by its sub-clauses."""
 
 
 @dataclass(frozen=True)
@@ -107,43 +99,110 @@ class Policy:
                 return clause
         raise KeyError(f"unknown policy clause {clause_id!r}")
 
+    def subclauses(self, clause_id: str) -> tuple[Clause, ...]:
+        return tuple(c for c in self.clauses if c.parent == clause_id)
+
     def clauses_for_moderation(self, category: ModerationCategory | str) -> list[Clause]:
         """The clauses a detection in ``category`` may breach, the default one first."""
         return [self.clause(c) for c in self.moderation[ModerationCategory(category)]]
 
 
+class Limits:
+    """What a taxonomy is checked against besides itself."""
+
+    def __init__(
+        self,
+        *,
+        workflows: Collection[str],
+        dsa_categories: Collection[str] = DSA_STATEMENT_CATEGORIES,
+    ) -> None:
+        self.workflows = workflows
+        self.dsa_categories = dsa_categories
+
+    def minimum_retention_days(self, workflow: str) -> int:
+        """The appeal window and the appeal's review: personal data must outlive both. Only
+        known when ``workflows`` maps names to loaded workflows (names alone: 0)."""
+        loaded = self.workflows.get(workflow) if isinstance(self.workflows, Mapping) else None
+        return getattr(loaded, "minimum_retention_days", 0)
+
+
 def _parse_clause(
-    raw: object, *, group: str, where: str, workflows: Collection[str], problems: list[str]
-) -> Clause | None:
+    raw: object,
+    *,
+    group: str,
+    parent: Clause | None,
+    defaults: dict,
+    where: str,
+    limits: Limits,
+    problems: list[str],
+) -> list[Clause]:
+    """The clause and its sub-clauses, in that order; nothing when it is not even a table."""
     if not isinstance(raw, dict):
         problems.append(f"{where}: group {group!r}: every clause must be a table")
-        return None
+        return []
     name = raw.get("id") if isinstance(raw.get("id"), str) else "?"
     table = TomlTable(raw, where=f"{where}: clause {name!r}", problems=problems)
+    inherited = parent is not None
     clause = Clause(
         id=table.get("id", str),
         group=group,
         label=table.get("label", str),
         description=table.get("description", str),
-        severity=table.get("severity", int),
-        workflow=table.get("workflow", str),
-        dsa_category=table.get("dsa_category", str),
+        severity=table.get("severity", int, defaults.get("severity", REQUIRED)),
+        workflow=table.get("workflow", str, defaults.get("workflow", REQUIRED)),
+        dsa_category=table.get("dsa_category", str, defaults.get("dsa_category", REQUIRED)),
+        retention_days=table.get("retention_days", int, defaults["retention_days"]),
+        parent=parent.id if inherited else None,
     )
+    raw_subclauses = table.get("subclauses", list, []) if not inherited else []
     table.finish()
-    prefix, _, rest = (clause.id or "").partition(".")
-    if clause.id is not None and (prefix != group or not _GROUP_ID.match(rest)):
-        table.problem(f"clause ids must read '{group}.<name>' (lower-case letters, digits, _)")
+    if clause.id is not None:
+        prefix, _, rest = clause.id.partition(".")
+        if inherited:
+            prefix, rest = clause.id.rpartition(".")[::2]
+            if prefix != parent.id or not _GROUP_ID.match(rest):
+                table.problem(
+                    f"sub-clause ids must read '{parent.id}.<name>' (lower-case letters, digits, _)"
+                )
+        elif prefix != group or not _GROUP_ID.match(rest):
+            table.problem(f"clause ids must read '{group}.<name>' (lower-case letters, digits, _)")
     if clause.severity is not None and clause.severity not in SEVERITIES:
         table.problem(f"severity {clause.severity} is not between 1 and 4")
-    if clause.workflow is not None and clause.workflow not in workflows:
+    if clause.workflow is not None and clause.workflow not in limits.workflows:
         table.problem(f"unknown workflow {clause.workflow!r}")
-    if clause.dsa_category is not None and clause.dsa_category not in DSA_STATEMENT_CATEGORIES:
+    if clause.dsa_category is not None and clause.dsa_category not in limits.dsa_categories:
         table.problem(f"unknown DSA statement category {clause.dsa_category!r}")
-    return clause
+    if clause.retention_days is not None and clause.workflow is not None:
+        minimum = limits.minimum_retention_days(clause.workflow)
+        if clause.retention_days < max(minimum, 1):
+            table.problem(
+                f"retention_days {clause.retention_days} is shorter than the appeal window and "
+                f"its review in workflow {clause.workflow!r} ({minimum} days)"
+            )
+    own = {
+        "severity": clause.severity,
+        "workflow": clause.workflow,
+        "dsa_category": clause.dsa_category,
+        "retention_days": clause.retention_days,
+    }
+    subclauses = [
+        sub
+        for raw_sub in raw_subclauses or ()
+        for sub in _parse_clause(
+            raw_sub,
+            group=group,
+            parent=clause,
+            defaults=own,
+            where=where,
+            limits=limits,
+            problems=problems,
+        )
+    ]
+    return [clause, *subclauses]
 
 
 def _parse_group(
-    raw: object, *, where: str, workflows: Collection[str], problems: list[str]
+    raw: object, *, where: str, limits: Limits, problems: list[str]
 ) -> PolicyGroup | None:
     if not isinstance(raw, dict):
         problems.append(f"{where}: every group must be a table")
@@ -153,23 +212,30 @@ def _parse_group(
     group_id = table.get("id", str)
     if group_id is not None and not _GROUP_ID.match(group_id):
         table.problem("group ids must be lower-case letters, digits and underscores")
-    group = PolicyGroup(
-        id=group_id,
-        label=table.get("label", str),
-        description=table.get("description", str),
-        clauses=tuple(
-            c
-            for raw_clause in table.get("clauses", list) or ()
-            if (
-                c := _parse_clause(
-                    raw_clause, group=name, where=where, workflows=workflows, problems=problems
-                )
-            )
-            is not None
-        ),
+    label = table.get("label", str)
+    description = table.get("description", str)
+    retention_days = table.get("retention_days", int)
+    clauses = tuple(
+        clause
+        for raw_clause in table.get("clauses", list) or ()
+        for clause in _parse_clause(
+            raw_clause,
+            group=name,
+            parent=None,
+            defaults={"retention_days": retention_days},
+            where=where,
+            limits=limits,
+            problems=problems,
+        )
     )
     table.finish()
-    return group
+    return PolicyGroup(
+        id=group_id,
+        label=label,
+        description=description,
+        retention_days=retention_days,
+        clauses=clauses,
+    )
 
 
 def _parse_moderation(
@@ -195,8 +261,16 @@ def _parse_moderation(
     return mapping
 
 
-def parse_policy(text: str, *, source: str = "<string>", workflows: Collection[str]) -> Policy:
-    """Parse and validate a taxonomy; ``workflows`` are the names a clause may open in."""
+def parse_policy(
+    text: str,
+    *,
+    source: str = "<string>",
+    workflows: Collection[str],
+    dsa_categories: Collection[str] = DSA_STATEMENT_CATEGORIES,
+) -> Policy:
+    """Parse and validate a taxonomy; ``workflows`` are the names a clause may open in (or the
+    loaded workflows by name, which also bounds retention from below)."""
+    limits = Limits(workflows=workflows, dsa_categories=dsa_categories)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -209,8 +283,7 @@ def parse_policy(text: str, *, source: str = "<string>", workflows: Collection[s
     groups = tuple(
         g
         for raw in top.get("groups", list) or ()
-        if (g := _parse_group(raw, where=source, workflows=workflows, problems=problems))
-        is not None
+        if (g := _parse_group(raw, where=source, limits=limits, problems=problems)) is not None
     )
     clause_ids = [c.id for g in groups for c in g.clauses]
     for kind, ids in (("group", [g.id for g in groups]), ("clause", clause_ids)):
@@ -230,10 +303,15 @@ def parse_policy(text: str, *, source: str = "<string>", workflows: Collection[s
     )
 
 
-def load_policy(path: Path | str, *, workflows: Collection[str]) -> Policy:
+def load_policy(
+    path: Path | str,
+    *,
+    workflows: Collection[str],
+    dsa_categories: Collection[str] = DSA_STATEMENT_CATEGORIES,
+) -> Policy:
     path = Path(path)
     try:
         text = path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DefinitionError([f"{path}: cannot read: {exc}"]) from None
-    return parse_policy(text, source=str(path), workflows=workflows)
+    return parse_policy(text, source=str(path), workflows=workflows, dsa_categories=dsa_categories)

@@ -11,13 +11,23 @@ P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.admin: frozenset(Permission),
     Role.lead: frozenset(
-        {P.view_cases, P.work_cases, P.reassign_cases, P.view_audit, P.export_evidence}
+        {
+            P.view_cases,
+            P.work_cases,
+            P.reassign_cases,
+            P.view_audit,
+            P.export_evidence,
+            P.view_transparency,
+            P.manage_inquiries,
+        }
     ),
     Role.reviewer: frozenset({P.view_cases, P.work_cases}),
     Role.child_safety: frozenset(
         {P.view_cases, P.view_restricted, P.work_cases, P.work_restricted, P.export_evidence}
     ),
-    Role.auditor: frozenset({P.view_cases, P.view_restricted, P.view_audit, P.export_evidence}),
+    Role.auditor: frozenset(
+        {P.view_cases, P.view_restricted, P.view_audit, P.export_evidence, P.view_transparency}
+    ),
 }
 
 

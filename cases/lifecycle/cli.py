@@ -1,6 +1,7 @@
 """`flask --app app workflows …` (check and draw the definitions) and
 `flask --app app sla sweep`."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from cases.core.db import session_scope
 from cases.lifecycle.deployed import Definitions, definition_dirs, definitions
 from cases.lifecycle.transitions import sweep
 from workflows import (
+    DSA_STATEMENT_CATEGORIES,
     KNOWN_GUARDS,
     KNOWN_JOBS,
     DefinitionError,
@@ -24,10 +26,28 @@ sla_cli = AppGroup("sla", help="Service-level timers.")
 workflows_cli = AppGroup("workflows", help="Workflow definitions: check and draw them.")
 
 
+def _statement_categories(path: Path) -> list[str]:
+    """The STATEMENT_CATEGORIES keys of a Transparency Database enumerations file."""
+    try:
+        categories = json.loads(path.read_bytes())["STATEMENT_CATEGORIES"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise click.BadParameter(f"no STATEMENT_CATEGORIES in {path}: {exc}") from None
+    if not isinstance(categories, dict | list):
+        raise click.BadParameter(f"STATEMENT_CATEGORIES in {path} is not a list or an object")
+    return list(categories)
+
+
 @workflows_cli.command("check")
 @click.argument("file", required=False, type=click.Path(exists=True, path_type=Path))
-def check(file: Path | None) -> None:
+@click.option(
+    "--dsa-enums",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Check the taxonomy's DSA categories against this transparency-db-enums.json "
+    "instead of the copy built in.",
+)
+def check(file: Path | None, dsa_enums: Path | None) -> None:
     """Validate FILE, or every shipped and instance definition and the policy taxonomy."""
+    dsa_categories = _statement_categories(dsa_enums) if dsa_enums else DSA_STATEMENT_CATEGORIES
     if file is not None:
         problems = check_workflow_text(
             file.read_text(), source=str(file), known_guards=KNOWN_GUARDS, known_jobs=KNOWN_JOBS
@@ -37,7 +57,7 @@ def check(file: Path | None) -> None:
         dirs = definition_dirs(current_app.instance_path)
         checked = [str(p) for d in dirs for p in sorted(d.glob("*.toml"))]
         try:
-            Definitions(dirs)
+            Definitions(dirs, dsa_categories=dsa_categories)
             problems = []
         except DefinitionError as exc:
             problems = exc.problems

@@ -5,6 +5,7 @@ instance/workflows/. A case records the digest of the definition it started on, 
 is kept in `workflow_definition`, so a case in flight keeps its version when a file changes.
 """
 
+from collections.abc import Collection
 from functools import cache
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from sqlmodel import Session
 
 from cases.models import WorkflowDefinition
 from workflows import (
+    DSA_STATEMENT_CATEGORIES,
     KNOWN_GUARDS,
     KNOWN_JOBS,
     SHIPPED_DIR,
@@ -34,7 +36,9 @@ def definition_dirs(instance_path: str) -> list[Path]:
 class Definitions:
     """The current workflows by name, and the policy taxonomy."""
 
-    def __init__(self, dirs: list[Path]):
+    def __init__(
+        self, dirs: list[Path], *, dsa_categories: Collection[str] = DSA_STATEMENT_CATEGORIES
+    ):
         self.workflows: dict[str, Workflow] = load_workflows(
             dirs, known_guards=KNOWN_GUARDS, known_jobs=KNOWN_JOBS
         )
@@ -42,7 +46,9 @@ class Definitions:
             (d / "policy.toml" for d in reversed(dirs) if (d / "policy.toml").exists()),
             SHIPPED_POLICY,
         )
-        self.policy: Policy = load_policy(policy_path, workflows=self.workflows)
+        self.policy: Policy = load_policy(
+            policy_path, workflows=self.workflows, dsa_categories=dsa_categories
+        )
 
     def current(self, name: str) -> Workflow:
         try:

@@ -10,7 +10,15 @@ from tests.helpers import csrf_token, login
 # The whole table, written out: a change to the model must change this test on purpose.
 ALLOWED = {
     Role.admin: set(P),
-    Role.lead: {P.view_cases, P.work_cases, P.reassign_cases, P.view_audit, P.export_evidence},
+    Role.lead: {
+        P.view_cases,
+        P.work_cases,
+        P.reassign_cases,
+        P.view_audit,
+        P.export_evidence,
+        P.view_transparency,
+        P.manage_inquiries,
+    },
     Role.reviewer: {P.view_cases, P.work_cases},
     Role.child_safety: {
         P.view_cases,
@@ -19,7 +27,13 @@ ALLOWED = {
         P.work_restricted,
         P.export_evidence,
     },
-    Role.auditor: {P.view_cases, P.view_restricted, P.view_audit, P.export_evidence},
+    Role.auditor: {
+        P.view_cases,
+        P.view_restricted,
+        P.view_audit,
+        P.export_evidence,
+        P.view_transparency,
+    },
 }
 
 

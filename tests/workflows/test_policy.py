@@ -1,9 +1,14 @@
 """The policy taxonomy: the shipped file is complete and valid; broken ones are refused."""
 
+import json
+from pathlib import Path
+
 import pytest
 
-from workflows import DefinitionError
+from workflows import DefinitionError, dsa
 from workflows.policy import SHIPPED_POLICY, ModerationCategory, load_policy, parse_policy
+
+DSA_ENUMS = Path(__file__).resolve().parents[3] / "shared/reference/dsa/transparency-db-enums.json"
 
 WORKFLOW_NAMES = {"standard", "child_safety"}
 POLICY = load_policy(SHIPPED_POLICY, workflows=WORKFLOW_NAMES)
@@ -34,13 +39,67 @@ MINORS_SEXUAL_OR_GROOMING = {
 
 
 def test_the_four_groups_with_every_listed_prohibited_use():
-    assert [(g.id, g.label, len(g.clauses)) for g in POLICY.groups] == [
-        ("protect", "Protect people", 12),
+    assert [
+        (g.id, g.label, len([c for c in g.clauses if c.parent is None])) for g in POLICY.groups
+    ] == [
+        ("protect", "Protect people", 13),
         ("privacy", "Respect privacy", 7),
         ("minors", "Keep minors safe", 8),
         ("empower", "Empower people", 4),
     ]
     assert all(c.group == c.id.split(".")[0] for c in POLICY.clauses)
+
+
+def test_the_thirteen_high_stakes_domains_are_subclauses():
+    subclauses = POLICY.subclauses("empower.high_stakes_automation")
+    assert [c.label for c in subclauses] == [
+        "Critical infrastructure",
+        "Education",
+        "Housing",
+        "Employment",
+        "Financial activities and credit",
+        "Insurance",
+        "Legal",
+        "Medical",
+        "Essential government services",
+        "Product safety components",
+        "National security",
+        "Migration",
+        "Law enforcement",
+    ]
+    parent = POLICY.clause("empower.high_stakes_automation")
+    for clause in subclauses:
+        assert clause.id.startswith("empower.high_stakes_automation.")
+        assert (clause.parent, clause.workflow, clause.dsa_category, clause.retention_days) == (
+            parent.id,
+            parent.workflow,
+            parent.dsa_category,
+            parent.retention_days,
+        )
+
+
+def test_intellectual_property_is_its_own_clause():
+    clause = POLICY.clause("protect.intellectual_property")
+    assert clause.dsa_category == "STATEMENT_CATEGORY_INTELLECTUAL_PROPERTY_INFRINGEMENTS"
+    assert "intellectual property" not in POLICY.clause("protect.systems_and_property").label
+
+
+@pytest.mark.skipif(not DSA_ENUMS.exists(), reason="../shared/reference is not beside the project")
+def test_the_built_in_dsa_enumerations_equal_the_reference():
+    reference = json.loads(DSA_ENUMS.read_text())
+    assert sorted(reference) == sorted(dsa.REFERENCE_KEYS)
+    for name, values in dsa.REFERENCE_KEYS.items():
+        assert list(values) == list(reference[name]), name
+    assert {c.dsa_category for c in POLICY.clauses} <= set(reference["STATEMENT_CATEGORIES"])
+
+
+def test_retention_outlives_the_appeal_and_its_review():
+    from cases.lifecycle.deployed import Definitions, definition_dirs
+
+    definitions = Definitions(definition_dirs("/nonexistent"))
+    for clause in definitions.policy.clauses:
+        minimum = definitions.workflows[clause.workflow].minimum_retention_days
+        assert clause.retention_days >= minimum > 182, clause.id
 
 
 def test_all_thirteen_moderation_categories_are_mapped():
@@ -96,6 +155,7 @@ source_url = "https://example.org/policy"
 id = "protect"
 label = "Protect people"
 description = "Safety."
+retention_days = 400
 """
     + CLAUSE
     + MODERATION
@@ -149,6 +209,25 @@ def test_the_mini_policy_is_valid():
             MINI.replace(CLAUSE, CLAUSE + CLAUSE),
             "duplicate clause id 'protect.threats'",
             id="duplicate-clause",
+        ),
+        pytest.param(
+            MINI.replace(
+                CLAUSE,
+                CLAUSE + "\n[[groups.clauses.subclauses]]\nid = \"protect.other.housing\"\n"
+                'label = "Housing"\ndescription = "Housing."\n',
+            ),
+            "sub-clause ids must read 'protect.threats.<name>'",
+            id="subclause-outside-its-clause",
+        ),
+        pytest.param(
+            MINI.replace("retention_days = 400", 'retention_days = "long"'),
+            "'retention_days' must be a TOML integer, not string",
+            id="retention-not-a-number",
+        ),
+        pytest.param(
+            MINI.replace("retention_days = 400", "retention_days = 0"),
+            "retention_days 0 is shorter than",
+            id="retention-zero",
         ),
         pytest.param(
             MINI.replace("severity = 2", "severity = 2.0"),
