@@ -213,7 +213,7 @@ def test_the_mini_policy_is_valid():
         pytest.param(
             MINI.replace(
                 CLAUSE,
-                CLAUSE + "\n[[groups.clauses.subclauses]]\nid = \"protect.other.housing\"\n"
+                CLAUSE + '\n[[groups.clauses.subclauses]]\nid = "protect.other.housing"\n'
                 'label = "Housing"\ndescription = "Housing."\n',
             ),
             "sub-clause ids must read 'protect.threats.<name>'",
