@@ -220,7 +220,6 @@ def _staff(engine: sa.Engine) -> list[tuple[int, Role]]:
             "password_hash": password,
             "role": role.value,
             "active": True,
-            "failed_logins": 0,
             "created_at": utcnow(),
         }
         for role, how_many in STAFF.items()

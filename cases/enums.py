@@ -48,7 +48,7 @@ class AccountEventType(StrEnum):
     role_changed = "role_changed"
     login_succeeded = "login_succeeded"
     login_failed = "login_failed"
-    locked = "locked"
+    locked = "locked"  # recorded before sign-in throttling replaced the account lockout
     deactivated = "deactivated"
     api_key_created = "api_key_created"
     api_key_revoked = "api_key_revoked"
@@ -58,6 +58,22 @@ class AccountEventType(StrEnum):
     reactivated = "reactivated"
     job_retried = "job_retried"
     trail_verified = "trail_verified"
+    dossier_generated = "dossier_generated"
+
+
+class SessionEndReason(StrEnum):
+    """Why a server-side staff session was ended before its lifetime ran out."""
+
+    logged_out = "logged_out"
+    replaced = "replaced"  # the same browser signed in again
+    deactivated = "deactivated"
+    role_changed = "role_changed"
+    password_changed = "password_changed"
+
+
+PROVIDER_INQUIRY_WORKFLOW = "provider_inquiry"
+"""The workflow a provider inquiry is worked in (cases about the operator itself): its cases are
+counted in no figure (transparency, dossiers)."""
 
 
 class ApiScope(StrEnum):
@@ -183,6 +199,7 @@ class EventType(StrEnum):
 
     intake = "intake"
     report_attached = "report_attached"
+    subject_updated = "subject_updated"
     triaged = "triaged"
     claimed = "claimed"
     released = "released"

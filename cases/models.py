@@ -34,8 +34,6 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
     role: str = Field(max_length=20)
     active: bool = Field(default=True)
-    failed_logins: int = Field(default=0)
-    locked_until: datetime | None = _time()
     last_login_at: datetime | None = _time()
     created_at: datetime = _time(nullable=False, default=True)
 

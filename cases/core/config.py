@@ -23,10 +23,30 @@ DEFAULTS = {
     "SESSION_COOKIE_SECURE": False,  # also set per request when served over HTTPS
     "REMEMBER_COOKIE_HTTPONLY": True,
     "WTF_CSRF_TIME_LIMIT": 3600 * 8,
-    "LOGIN_MAX_FAILURES": 5,
-    "LOGIN_LOCK_MINUTES": 15,
+    # Staff sessions live server-side (staff_session): a session ends this long after sign-in
+    # however active it is, and after this long without a request. The cookie's own signature
+    # expires with the lifetime too (PERMANENT_SESSION_LIFETIME is set from it).
+    "SESSION_LIFETIME_SECONDS": 12 * 3600,
+    "SESSION_IDLE_SECONDS": 3600,
+    # Sign-in throttling counts failed attempts within this sliding window.
+    "LOGIN_THROTTLE_SECONDS": 900,
+    # Failures of one account from one client before each further attempt must wait (2 s,
+    # doubling per failure, never longer than the window).
+    "LOGIN_FAILURES_BEFORE_DELAY": 3,
+    # Failures of one account from one client before that client may not try that account again
+    # until the window passes; other clients still can, so a stranger cannot lock a user out.
+    "LOGIN_FAILURES_BEFORE_BLOCK": 10,
+    # Failures from one client across all accounts before it may not sign in at all for a window.
+    "LOGIN_CLIENT_FAILURES_BEFORE_BLOCK": 50,
     "RATELIMIT_ENABLED": True,
-    "RATELIMIT_STORAGE_URI": "memory://",
+    # Where rate-limit counters live; None → REDIS_URL when set (shared by every worker), else
+    # memory:// (one process's own counts).
+    "RATELIMIT_STORAGE_URI": None,
+    # Passed to the Redis client: a request waits at most this long on an unanswering Redis.
+    "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    # Redis down: each worker limits from its own memory until Redis answers again, rather than
+    # failing every limited request or letting them all through.
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     "RATELIMIT_LOGIN": "20 per minute",
     "RATELIMIT_PUBLIC": "10 per minute",
     "PROXY_FIX_HOPS": 0,
@@ -41,6 +61,9 @@ DEFAULTS = {
         "cases.child_safety.jobs",
         "cases.decisions.jobs",
         "cases.notices.jobs",
+        "cases.dsa.jobs",
+        "cases.retention.jobs",
+        "cases.accounts.jobs",
     ],
     "JOB_QUEUE_PREFIX": "",  # prepended to RQ queues, job ids, worker names, scheduler locks
     "JOB_TIMEOUT": 180,  # seconds before RQ kills a job; keep below OUTBOX_ACK_TIMEOUT
@@ -84,6 +107,11 @@ DEFAULTS = {
     "MAIL_USERNAME": None,
     "MAIL_PASSWORD": None,
     "MAIL_FROM": "Docket <no-reply@docket.example>",
+    # DSA Transparency Database (statements of reasons, Art. 24(5)): the API's base URL (the
+    # path /api/v1/... is appended) and the platform's token. Empty: `dsa submit` is refused.
+    "DSA_TRANSPARENCY_URL": "",
+    "DSA_TRANSPARENCY_TOKEN": "",
+    "DSA_TRANSPARENCY_TIMEOUT": 30,  # seconds per request
 }
 
 UNPREFIXED_ENV = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
@@ -100,6 +128,8 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         app.config.update(test_config)
     if not app.config.get("DATABASE_URL"):
         app.config["DATABASE_URL"] = sqlite_url(app.instance_path)
+    if not app.config.get("RATELIMIT_STORAGE_URI"):
+        app.config["RATELIMIT_STORAGE_URI"] = app.config.get("REDIS_URL") or "memory://"
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path) / "secret_key")
 

@@ -49,11 +49,16 @@ NAVIGATION = (
     ("Search", "queues.search", Permission.view_cases),
     ("Audit", "audit.index", Permission.view_audit),
     ("Users", "accounts.users", Permission.manage_users),
+    ("API keys", "api_keys.index", Permission.manage_api_keys),
+    ("Account events", "accounts.events", Permission.manage_users),
     ("Jobs", "jobs.index", Permission.view_jobs),
     ("Mail", "notices.mail_index", Permission.view_jobs),
     # Leads and admins answer access requests; auditors see them (the page checks which).
     ("Access requests", "privacy.index", Permission.view_audit),
     ("Known hashes", "known_hashes.index", Permission.work_restricted),
+    ("Transparency", "transparency.index", Permission.view_transparency),
+    # Leads and admins work provider inquiries; auditors read them (the pages check which).
+    ("Inquiries", "inquiries.index", Permission.view_audit),
 )
 
 
@@ -66,8 +71,8 @@ def nav_items() -> list[tuple[str, str]]:
 
 
 def private_page(response):
-    """Pages that show a private link or a case: never cached, never indexed."""
-    response.headers["Cache-Control"] = "no-store"
+    """Pages that show a private link or a case: never indexed (and, as every page, never stored:
+    `set_security_headers`)."""
     response.headers["X-Robots-Tag"] = "noindex"
     return response
 
@@ -94,7 +99,14 @@ def reject_oversized_bodies() -> None:
 
 
 def set_security_headers(response):
+    """The headers every response carries; every one but a static file is `no-store`."""
     headers = response.headers
+    # No cache, shared or the browser's, keeps a page or an API answer: nearly all of them are a
+    # case, a queue, the audit workspace, a private link or an answer to an API key, and the few
+    # public ones gain nothing from a cache (their forms carry the session's CSRF token). Deciding
+    # per route would leave the next new route cacheable.
+    if (request.endpoint or "").rsplit(".", 1)[-1] != "static":  # the app's or a blueprint's
+        headers["Cache-Control"] = "no-store"
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")

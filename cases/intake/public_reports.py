@@ -2,13 +2,16 @@
 checked, recorded on their case, with each attachment as evidence.
 
 Attachments are hashed before the notice is routed, so one carrying a known child sexual abuse
-file opens or joins a child-safety case and is stored in the restricted area from the start."""
+file opens or joins a child-safety case and is stored in the restricted area from the start.
+
+A notice is anonymous whatever name and email it gives (nothing confirms them): its reporter is
+counted by the client address it came from, and the display name and contact it gives a subject
+are not taken (`cases.intake.service`, module docstring)."""
 
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from hashlib import sha256
 
 from sqlmodel import Session
 
@@ -16,11 +19,11 @@ from cases.core.uploads import Attachment
 from cases.enums import ReportSource, SubjectKind
 from cases.evidence.service import hash_attachments, store_attachments
 from cases.intake.service import (
-    SUBJECT_ID_MAX,
     IntakeError,
     IntakeItem,
     IntakeOutcome,
     SubjectRef,
+    content_subject,
     receive,
 )
 from cases.lifecycle.actors import Actor
@@ -40,7 +43,8 @@ class PublicReport:
     reporter_name: str | None = None
     reporter_email: str | None = None
     good_faith: bool = False
-    named_subject: SubjectRef | None = None  # the JSON API's `subject`, when the sender names it
+    # The JSON API's `subject`, when the sender names it (its display name and contact unused).
+    named_subject: SubjectRef | None = None
 
     def subject(self) -> SubjectRef:
         """The subject named, else the account, else the content (by its id, else its URL)."""
@@ -48,13 +52,7 @@ class PublicReport:
             return self.named_subject
         if self.account_id:
             return SubjectRef(kind=SubjectKind.account, external_id=self.account_id)
-        external_id = self.content_id or self.url or ""
-        if len(external_id) > SUBJECT_ID_MAX:
-            # Too long to be a subject's id (a long URL): identified by its hash instead.
-            external_id = "sha256:" + sha256(external_id.encode()).hexdigest()
-        return SubjectRef(
-            kind=SubjectKind.content, external_id=external_id, display=self.url and self.url[:200]
-        )
+        return content_subject(self.content_id or self.url or "")
 
     def problems(self) -> list[IntakeError]:
         """What keeps the notice from being taken in, each error naming its field."""
@@ -81,9 +79,11 @@ def submit_public_report(
     report: PublicReport,
     attachments: Sequence[Attachment] = (),
     raw_payload: str | None = None,
+    client: str | None = None,
     now: datetime | None = None,
 ) -> IntakeOutcome:
-    """Record a notice from the public on its case, with each attachment as evidence."""
+    """Record a notice from the public on its case, with each attachment as evidence (`client`:
+    the address it came from, by which its reporter is counted)."""
     if problems := report.problems():
         raise problems[0]  # the channels show them all, beside their own checks, before this
     item = IntakeItem(
@@ -99,6 +99,8 @@ def submit_public_report(
         good_faith=report.good_faith,
         content_ref=report.content_id,
         files=tuple(hash_attachments(attachments)),
+        public=True,
+        client=client,
     )
     outcome = receive(session, item=item, actor=PORTAL, now=now)
     store_attachments(

@@ -11,6 +11,31 @@ Grouping: a report about a subject that already has an open case in that workflo
 (an event and a counter) instead of opening another; the subject row is locked first so two
 reports arriving together cannot both open a case.
 
+Subjects: only a trusted sender (an integration, known by its API key, or Docket itself) names a
+subject's display name and contact; a later one given changes them, and a changed display name is
+a `subject_updated` event (old and new) on each case the report lands on, since staff, the
+affected user's private page and a CyberTipline report all show it. A notice from the public
+(`IntakeItem.public`) changes neither, nor sets them on a subject it is the first to name: nothing
+confirms what a stranger calls someone, or where notices to them should go, and the subject row
+has no place to mark a value unconfirmed. Its URL and ids stay on its report, where staff see them.
+The one display it gives is that of content known by the hash of a long web address, shown as the
+address's start: the subject's own identity, not a claim, and it only fills a blank.
+
+Reporters: `Case.reporter_count` counts distinct reporters, each known by a key (`reporter_key`):
+- an integration by its API key and source name: a verified reporter;
+- a notice from the public by its client network (`cases.core.extensions.client_network`: the
+  address, or an IPv6 /64), as an HMAC-SHA256 under the app's SECRET_KEY: the address is not kept,
+  and without the secret the hash cannot be reversed by trying every IPv4 address. The name and
+  email a notice gives play no part: nothing confirms them (no portal step proves a reporter owns
+  the email), so one address sending fifty emails is one reporter. People behind one shared
+  address count as one, which only ever undercounts. A notice whose client is unknown (the
+  demo, a script) counts on its own;
+- any other item by its reporter's email if it has one, else on its own.
+Every reporter but an integration is anonymous: `cases.intake.priority` weighs anonymous reporters
+less and caps what they add together, so notices from many addresses cannot push a case up
+without bound. (SECRET_KEY rotation starts the client hashes afresh: a returning address counts
+once more on a case open across it.)
+
 Intake is set-based: `receive_all` takes a batch through a fixed number of statements (subjects
 upserted and locked at once, open cases read at once, rows written as multi-row inserts with ids
 reserved beforehand, one trail append), with the same outcome as receiving the items one by one.
@@ -19,6 +44,7 @@ That keeps a batch of 500 near the cost of a few single requests, and the log-he
 
 import functools
 import hashlib
+import hmac
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -27,13 +53,15 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from cases.child_safety.known_hashes import FileHashes, HashMatch, find_matches
 from cases.core.errors import InputInvalid
+from cases.core.extensions import client_network
 from cases.core.sqltypes import expire_cached, reserve_ids, utcnow
-from cases.enums import EventType, ReportSource, Restriction, Stage
+from cases.enums import EventType, ReportSource, Restriction, Stage, SubjectKind
 from cases.intake.moderation import ModerationResult
 from cases.intake.priority import priority
 from cases.jobs.outbox import enqueue_job
@@ -50,6 +78,7 @@ class IntakeError(InputInvalid):
 
 
 SUBJECT_ID_MAX = 200  # Subject.external_id
+DISPLAY_MAX = 200  # Subject.display
 
 
 @dataclass(frozen=True)
@@ -83,6 +112,10 @@ class IntakeItem:
     details: dict[str, Any] = field(default_factory=dict)
     # The files it carries or references, to match against known hashes before routing.
     files: tuple[FileHashes, ...] = ()
+    # A notice from the public (the /report form, POST /api/v1/reports): its sender is anonymous
+    # and its subject's display name and contact are not taken (see the module docstring).
+    public: bool = False
+    client: str | None = None  # the address a public notice came from, when known
 
 
 @dataclass(frozen=True)
@@ -150,58 +183,129 @@ def item_matches(session: Session, *, items: Sequence[IntakeItem]) -> list[list[
     return [[m for _ in item.files for m in next(found)] for item in items]
 
 
+VERIFIED_REPORTER = "integration:"  # the reporter keys of verified reporters start with this
+_CLIENT_KEY_CONTEXT = b"docket/reporter-client\0"
+
+
 def reporter_key(item: IntakeItem) -> str:
-    """Who reported, for counting distinct reporters; an anonymous notice counts on its own."""
+    """Who reported, for counting distinct reporters (see the module docstring)."""
+    if item.api_key_id is not None:
+        return f"{VERIFIED_REPORTER}{item.api_key_id}:{item.source_name or ''}"
+    if item.public:
+        if item.client is None:
+            return f"anonymous:{uuid.uuid4().hex}"
+        secret = current_app.config["SECRET_KEY"]
+        secret = secret.encode() if isinstance(secret, str) else secret
+        network = client_network(item.client).encode("utf-8", "surrogatepass")
+        return f"client:{hmac.new(secret, _CLIENT_KEY_CONTEXT + network, 'sha256').hexdigest()}"
     if item.reporter_email:
         return f"email:{item.reporter_email.strip().lower()}"
-    if item.api_key_id is not None:
-        return f"integration:{item.api_key_id}:{item.source_name or ''}"
     return f"anonymous:{uuid.uuid4().hex}"
+
+
+def is_anonymous(reporter_key: str) -> bool:
+    """Whether a reporter key is an anonymous reporter's (anyone's but an integration's)."""
+    return not reporter_key.startswith(VERIFIED_REPORTER)
+
+
+SubjectKey = tuple[str, str]  # (kind, external id)
+_SUBJECTS = Subject.__table__
+_NAMED = ("display", "contact_email", "contact_locale")  # what a trusted sender may name
 
 
 @functools.cache
 def _upsert_subjects(dialect: str) -> sa.Insert:
     """INSERT … ON CONFLICT DO UPDATE … RETURNING for `dialect`: creates the new subjects and
-    locks the existing ones (the update takes the row lock; a display name or contact given is
-    kept, the latest given winning: the operator's platform knows its users' current email)."""
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Subject.__table__)
-    table = Subject.__table__.c
+    locks the existing ones (an update to the same value takes the row lock), returning each
+    row as it now stands: an existing subject's display name and contact before this batch."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_SUBJECTS)
     return insert.on_conflict_do_update(
-        index_elements=["kind", "external_id"],
-        set_={
-            name: sa.func.coalesce(getattr(insert.excluded, name), table[name])
-            for name in ("display", "contact_email", "contact_locale")
-        },
-    ).returning(Subject.__table__.c.kind, Subject.__table__.c.external_id, Subject.__table__.c.id)
+        index_elements=["kind", "external_id"], set_={"display": _SUBJECTS.c.display}
+    ).returning(_SUBJECTS.c.kind, _SUBJECTS.c.external_id, _SUBJECTS.c.id, *_SUBJECTS.c[_NAMED])
 
 
-def lock_subjects(session: Session, subjects: Iterable[SubjectRef]) -> dict[tuple[str, str], int]:
-    """Create and lock the subjects, in (kind, id) order, before any other lock; their ids.
+_UPDATE_SUBJECTS = _SUBJECTS.update().where(_SUBJECTS.c.id == sa.bindparam("subject_id"))
+
+
+@dataclass(frozen=True)
+class LockedSubjects:
+    """The batch's subjects, locked: their ids, and each display name it changed (old, new)."""
+
+    ids: dict[SubjectKey, int]
+    renamed: dict[SubjectKey, tuple[str | None, str]]
+
+
+def content_subject(reference: str) -> SubjectRef:
+    """Content as a subject, by its id or web address; a reference too long to be an id is known
+    by its SHA-256, and shown as the reference's start."""
+    if len(reference) <= SUBJECT_ID_MAX:
+        return SubjectRef(kind=SubjectKind.content, external_id=reference)
+    digest = hashlib.sha256(reference.encode()).hexdigest()
+    return SubjectRef(
+        kind=SubjectKind.content, external_id=f"sha256:{digest}", display=reference[:DISPLAY_MAX]
+    )
+
+
+def subject_names(item: IntakeItem) -> tuple[dict[str, str], dict[str, str]]:
+    """What an item names of its subject: values that replace the subject's, and values that
+    only fill a blank."""
+    given = {name: value for name in _NAMED if (value := getattr(item.subject, name)) is not None}
+    if not item.public:
+        return given, {}
+    # A notice from the public names nothing, except the display of content it knows by a hashed
+    # reference: that display is the reference itself, not a claim about anyone.
+    references = (item.content_ref, item.location)
+    own = any(item.subject == content_subject(ref) for ref in references if ref)
+    return {}, given if own else {}
+
+
+def lock_subjects(session: Session, items: Iterable[IntakeItem]) -> LockedSubjects:
+    """Create and lock the items' subjects, in (kind, id) order, before any other lock; then
+    take the display names and contacts the items may name (`subject_names`), the latest given
+    winning (the operator's platform knows its users' current email).
 
     A batch that locked its subjects item by item would hold some while waiting for the log head,
     and another batch naming the same subjects in another order would deadlock with it. Taking
     them all first, in one order, leaves every transaction the same lock order: subjects, then
     their cases, then the log head. (SQLite's BEGIN IMMEDIATE already serialises writers.)
     """
-    unique = dict(sorted({(s.kind, s.external_id): s for s in subjects}.items()))
-    if not unique:
-        return {}
+    named: dict[SubjectKey, tuple[dict[str, str], dict[str, str]]] = {}
+    for item in items:
+        replace, fill = named.setdefault((item.subject.kind, item.subject.external_id), ({}, {}))
+        replacing, filling = subject_names(item)
+        replace |= replacing
+        fill |= filling
+    if not named:
+        return LockedSubjects(ids={}, renamed={})
     now = utcnow()
     rows = session.execute(
         _upsert_subjects(session.bind.dialect.name),
         [
-            {
-                "kind": kind,
-                "external_id": external_id,
-                "display": s.display,
-                "contact_email": s.contact_email,
-                "contact_locale": s.contact_locale,
-                "created_at": now,
-            }
-            for (kind, external_id), s in unique.items()
+            {"kind": kind, "external_id": external_id, "created_at": now}
+            | {name: replace.get(name, fill.get(name)) for name in _NAMED}
+            for (kind, external_id), (replace, fill) in sorted(named.items())
         ],
-    )
-    return {(kind, external_id): id for kind, external_id, id in rows}
+    ).all()
+    ids: dict[SubjectKey, int] = {}
+    updates: list[dict[str, Any]] = []
+    renamed: dict[SubjectKey, tuple[str | None, str]] = {}
+    for row in rows:  # a new subject's row holds what was given; an existing one's, what it had
+        key, before = (row.kind, row.external_id), row._mapping
+        ids[key] = row.id
+        replace, fill = named[key]
+        after = {
+            name: replace.get(name, fill.get(name) if before[name] is None else before[name])
+            for name in _NAMED
+        }
+        if after != {name: before[name] for name in _NAMED}:
+            updates.append({"subject_id": row.id, **after})
+        if after["display"] != before["display"]:
+            renamed[key] = (before["display"], after["display"])
+    if updates:
+        session.execute(_UPDATE_SUBJECTS, updates)
+        for update in updates:
+            expire_cached(session, Subject, update["subject_id"])
+    return LockedSubjects(ids=ids, renamed=renamed)
 
 
 @dataclass
@@ -285,19 +389,27 @@ def prior_enforced(session: Session, *, subject_id: int, excluding: int | None) 
 
 def _known_reporters(
     session: Session, *, case_ids: set[int], keys: set[str]
-) -> tuple[dict[int, int], set[tuple[int, str]]]:
-    """For cases already open: how many distinct reporters each has, and which of `keys` are
-    among them (one query: rows are counted by case and by key, other keys counted as one)."""
+) -> tuple[dict[int, tuple[int, int]], set[tuple[int, str]]]:
+    """For cases already open: how many distinct reporters each has and how many of them are
+    anonymous, and which of `keys` are among them (one query: rows are counted by case, by key
+    and by anonymity, other keys counted together)."""
     if not case_ids:
         return {}, set()
     rows = session.execute(_REPORTERS, {"case_ids": list(case_ids), "keys": list(keys)})
-    counts: dict[int, int] = defaultdict(int)
+    counts: dict[int, tuple[int, int]] = defaultdict(lambda: (0, 0))
     seen: set[tuple[int, str]] = set()
-    for case_id, known, count in rows:
-        counts[case_id] += count
+    for case_id, known, anonymous, count in rows:
+        reporters, anonymous_reporters = counts[case_id]
+        counts[case_id] = (reporters + count, anonymous_reporters + (count if anonymous else 0))
         if known is not None:
             seen.add((case_id, known))
     return counts, seen
+
+
+def count_reporters(session: Session, *, case_id: int) -> tuple[int, int]:
+    """A case's distinct reporters, and how many of them are anonymous (as its score counts)."""
+    counts, _ = _known_reporters(session, case_ids={case_id}, keys=set())
+    return counts.get(case_id, (0, 0))
 
 
 _REPORTS = Report.__table__
@@ -312,13 +424,17 @@ _KNOWN = (
             ),
             else_=sa.null(),
         ).label("known"),
+        sa.not_(_REPORTS.c.reporter_key.startswith(VERIFIED_REPORTER)).label("anonymous"),
     )
     .where(_REPORTS.c.case_id.in_(sa.bindparam("case_ids", expanding=True)))
     .subquery()
 )
 _REPORTERS = sa.select(
-    _KNOWN.c.case_id, _KNOWN.c.known, sa.func.count(sa.distinct(_KNOWN.c.reporter_key))
-).group_by(_KNOWN.c.case_id, _KNOWN.c.known)
+    _KNOWN.c.case_id,
+    _KNOWN.c.known,
+    _KNOWN.c.anonymous,
+    sa.func.count(sa.distinct(_KNOWN.c.reporter_key)),
+).group_by(_KNOWN.c.case_id, _KNOWN.c.known, _KNOWN.c.anonymous)
 _INSERT_REPORTS = _REPORTS.insert()
 
 
@@ -327,8 +443,15 @@ class _Tally:
     """A case's distinct reporters as the batch goes, to score it after each report."""
 
     count: int
+    anonymous: int
     seen: set[str]
     prior_enforced: int
+
+    def add(self, reporter_key: str) -> None:
+        if reporter_key not in self.seen:
+            self.seen.add(reporter_key)
+            self.count += 1
+            self.anonymous += is_anonymous(reporter_key)
 
 
 def receive(
@@ -370,6 +493,7 @@ class _Batch:
     cases: dict[tuple[int, str], _CaseRow]
     tallies: dict[tuple[int, str], _Tally]
     enforced: dict[int, set[int]]  # by subject id
+    renamed: dict[SubjectKey, tuple[str | None, str]]  # display names changed: (old, new)
 
 
 @dataclass(frozen=True)
@@ -389,20 +513,20 @@ def _plan_and_lock(session: Session, *, items: Sequence[IntakeItem]) -> _Batch:
         matched_route() if found else sent for sent, found in zip(claimed, matches, strict=True)
     ]
     workflows = {clause.workflow: definitions().current(clause.workflow) for clause, _ in routes}
-    subjects = lock_subjects(session, [item.subject for item in items])
+    subjects = lock_subjects(session, items)
     keys = [
-        (subjects[(item.subject.kind, item.subject.external_id)], clause.workflow)
+        (subjects.ids[(item.subject.kind, item.subject.external_id)], clause.workflow)
         for item, (clause, _) in zip(items, routes, strict=True)
     ]
     cases = open_cases_for(session, keys=keys)
-    enforced = enforced_cases(session, subject_ids=subjects.values())
+    enforced = enforced_cases(session, subject_ids=subjects.ids.values())
     reporter_keys = [reporter_key(item) for item in items]
     counts, seen = _known_reporters(
         session, case_ids={case.id for case in cases.values()}, keys=set(reporter_keys)
     )
     tallies = {
         key: _Tally(
-            count=counts.get(case.id, 0),
+            *counts.get(case.id, (0, 0)),
             seen={k for case_id, k in seen if case_id == case.id},
             prior_enforced=len(enforced[case.subject_id] - {case.id}),
         )
@@ -419,6 +543,7 @@ def _plan_and_lock(session: Session, *, items: Sequence[IntakeItem]) -> _Batch:
         cases=cases,
         tallies=tallies,
         enforced=enforced,
+        renamed=subjects.renamed,
     )
 
 
@@ -437,11 +562,11 @@ def _fold(batch: _Batch, *, now: datetime) -> _Folded:
                 subject_id=key[0], workflow=workflow, clause=clause, severity=severity, now=now
             )
             cases[key] = case
-            tallies[key] = _Tally(count=0, seen=set(), prior_enforced=len(batch.enforced[key[0]]))
+            tallies[key] = _Tally(
+                count=0, anonymous=0, seen=set(), prior_enforced=len(batch.enforced[key[0]])
+            )
         tally = tallies[key]
-        if rkey not in tally.seen:
-            tally.seen.add(rkey)
-            tally.count += 1
+        tally.add(rkey)
         case.severity = min(case.severity, severity)
         case.report_count += 1
         case.updated_at = now
@@ -558,8 +683,48 @@ def _record(
                 session=session,
             )
         )
+    events.extend(_renaming_events(batch, reports=reports, actor=actor))
     append_events(session, events, at=now)
     return outcomes
+
+
+def _renaming_events(
+    batch: _Batch, *, reports: list[tuple[int, dict[str, Any]]], actor: Actor
+) -> list[NewEvent]:
+    """A `subject_updated` event on each case the batch reached about a subject whose display
+    name it changed, naming the report that gave the new name."""
+    if not batch.renamed:
+        return []
+    named_by: dict[SubjectKey, int] = {}
+    for item, (report_id, _) in zip(batch.items, reports, strict=True):
+        subject = (item.subject.kind, item.subject.external_id)
+        replacing, filling = subject_names(item)
+        if subject in batch.renamed and batch.renamed[subject][1] in (
+            replacing.get("display"),
+            filling.get("display"),
+        ):
+            named_by[subject] = report_id
+    events: list[NewEvent] = []
+    reached: set[tuple[int, str]] = set()
+    for item, key in zip(batch.items, batch.keys, strict=True):
+        subject = (item.subject.kind, item.subject.external_id)
+        if subject not in batch.renamed or key in reached:
+            continue
+        reached.add(key)
+        old, new = batch.renamed[subject]
+        events.append(
+            NewEvent(
+                case=batch.cases[key],
+                type=EventType.subject_updated,
+                actor=actor.label,
+                payload={
+                    "subject": {"kind": subject[0], "id": subject[1]},
+                    "display": {"from": old, "to": new},
+                    "report_id": named_by[subject],
+                },
+            )
+        )
+    return events
 
 
 def _values(case: _CaseRow, *, opening: bool = False) -> dict[str, Any]:
@@ -589,6 +754,7 @@ def _score(case: _CaseRow, tally: _Tally, *, item: IntakeItem, now: datetime) ->
         source=item.source,
         top_score=item.moderation.top_score if item.moderation else 0,
         reporters=tally.count,
+        anonymous=tally.anonymous,
         prior_enforced=tally.prior_enforced,
         opened_at=case.opened_at,
         now=now,

@@ -10,6 +10,7 @@ from flask import (
     make_response,
     redirect,
     render_template,
+    request,
     url_for,
 )
 from flask import session as browser_session
@@ -61,6 +62,7 @@ def report():
             session,
             report=form.public_report(),
             attachments=form.attachments.inspected,
+            client=request.remote_addr,
         )
     except IntakeError as exc:
         getattr(form, exc.field, form.category).errors.append(str(exc))

@@ -4,9 +4,10 @@ from flask import Blueprint, Flask, abort, flash, redirect, render_template, url
 from flask_login import current_user, login_required
 from sqlmodel import func, select
 
+from cases.accounts.service import record_account_event
 from cases.core.db import get_session
 from cases.core.security import require_permission
-from cases.enums import OutboxStatus, Permission
+from cases.enums import AccountEventType, OutboxStatus, Permission
 from cases.jobs.outbox import retry_job
 from cases.models import Outbox
 
@@ -56,6 +57,14 @@ def retry(outbox_id: int):
     except ValueError as exc:
         flash(str(exc), "error")
         return redirect(url_for("jobs.index"))
+    # A staff action, kept in the append-only account history beside sign-ins and key changes.
+    record_account_event(
+        session,
+        type=AccountEventType.job_retried,
+        user=None,
+        actor=current_user,
+        detail={"outbox": outbox.id, "job": outbox.job},
+    )
     session.commit()
     flash(f"Job {outbox.id} ({outbox.job}) was sent again.", "success")
     return redirect(url_for("jobs.index"))

@@ -94,6 +94,11 @@ def upgrade() -> None:
             sa.Column("erased_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True)
         )
 
+    # The per-account lockout let anyone lock a real user out; sign-in attempts replace it.
+    with op.batch_alter_table("staff_user", schema=None) as batch_op:
+        batch_op.drop_column("failed_logins")
+        batch_op.drop_column("locked_until")
+
     with op.batch_alter_table("decision", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column(
@@ -152,6 +157,14 @@ def downgrade() -> None:
 
     with op.batch_alter_table("case_file", schema=None) as batch_op:
         batch_op.drop_column("erased_at")
+
+    with op.batch_alter_table("staff_user", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("failed_logins", sa.Integer(), nullable=False, server_default="0")
+        )
+        batch_op.add_column(
+            sa.Column("locked_until", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True)
+        )
 
     op.drop_table("dsa_statement")
     op.drop_table("provider_inquiry")

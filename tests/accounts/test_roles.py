@@ -81,7 +81,8 @@ def test_admin_changes_a_role_and_it_is_recorded(client, session):
             AccountEvent.user_id == target.id, AccountEvent.type == "role_changed"
         )
     ).one()
-    assert event.actor_id == admin.id and event.detail == {"from": "reviewer", "to": "lead"}
+    assert event.actor_id == admin.id
+    assert event.detail == {"from": "reviewer", "to": "lead", "sessions_ended": 0}
     page = client.get("/admin/users").get_data(as_text=True)
     assert f"{admin.email} changed {target.email}" in page
 

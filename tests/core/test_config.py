@@ -16,7 +16,7 @@ def make(instance, **overrides):
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, instance):
-    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "FLASK_LOGIN_MAX_FAILURES"):
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "FLASK_LOGIN_FAILURES_BEFORE_BLOCK"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DOCKET_INSTANCE_PATH", str(instance))
 
@@ -24,7 +24,7 @@ def clean_env(monkeypatch, instance):
 def test_defaults_use_sqlite_in_instance_and_generate_a_secret(instance):
     app = create_app()
     assert app.config["DATABASE_URL"] == f"sqlite:///{instance}/docket.db"
-    assert app.config["LOGIN_MAX_FAILURES"] == 5
+    assert app.config["LOGIN_FAILURES_BEFORE_BLOCK"] == 10
     secret = (instance / "secret_key").read_text()
     assert len(secret) == 64 and app.config["SECRET_KEY"] == secret
     assert (instance / "secret_key").stat().st_mode & 0o077 == 0
@@ -32,18 +32,20 @@ def test_defaults_use_sqlite_in_instance_and_generate_a_secret(instance):
 
 
 def test_instance_file_overrides_defaults_and_environment_overrides_instance(instance, monkeypatch):
-    (instance / "config.py").write_text("LOGIN_MAX_FAILURES = 7\nLOGIN_LOCK_MINUTES = 3\n")
-    assert create_app().config["LOGIN_MAX_FAILURES"] == 7
-    monkeypatch.setenv("FLASK_LOGIN_MAX_FAILURES", "9")
+    (instance / "config.py").write_text(
+        "LOGIN_FAILURES_BEFORE_BLOCK = 7\nLOGIN_THROTTLE_SECONDS = 3\n"
+    )
+    assert create_app().config["LOGIN_FAILURES_BEFORE_BLOCK"] == 7
+    monkeypatch.setenv("FLASK_LOGIN_FAILURES_BEFORE_BLOCK", "9")
     app = create_app()
-    assert app.config["LOGIN_MAX_FAILURES"] == 9
-    assert app.config["LOGIN_LOCK_MINUTES"] == 3
+    assert app.config["LOGIN_FAILURES_BEFORE_BLOCK"] == 9
+    assert app.config["LOGIN_THROTTLE_SECONDS"] == 3
 
 
 def test_test_overrides_win_over_environment(instance, monkeypatch):
-    monkeypatch.setenv("FLASK_LOGIN_MAX_FAILURES", "9")
-    app = create_app({"INSTANCE_PATH": str(instance), "LOGIN_MAX_FAILURES": 2})
-    assert app.config["LOGIN_MAX_FAILURES"] == 2
+    monkeypatch.setenv("FLASK_LOGIN_FAILURES_BEFORE_BLOCK", "9")
+    app = create_app({"INSTANCE_PATH": str(instance), "LOGIN_FAILURES_BEFORE_BLOCK": 2})
+    assert app.config["LOGIN_FAILURES_BEFORE_BLOCK"] == 2
 
 
 def test_database_url_and_secret_from_plain_environment(instance, monkeypatch):
