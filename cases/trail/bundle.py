@@ -59,9 +59,16 @@ Verify (Python 3.11+, packages cryptography and rfc8785, and Docket's cases/trai
 
   python -m cases.trail.verify BUNDLE --public-key KEYFILE [--previous-checkpoint FILE]
 
-Use a public key you obtained independently, not public-key.txt. Pass a checkpoint you saw
-earlier to detect a log that was rolled back or rewritten since. The verifier prints what it
-checked and PASS, or FAIL and the first problem found.
+KEYFILE is the log's public key, obtained independently of this bundle and kept ("pinned"): a
+key shipped beside a bundle vouches only for that bundle. Whoever runs Docket writes it with
+
+  flask --app app trail public-key > KEYFILE
+
+(the audit page shows and offers the same key). Use that copy, not public-key.txt, for every
+bundle from this log. Keep this bundle's checkpoint.txt: passed to a later verification as
+--previous-checkpoint, it shows that the log only grew since (no rollback, no rewritten
+history). The verifier prints what it checked and PASS, or FAIL and the first problem found,
+and exits non-zero on failure.
 """
 
 
