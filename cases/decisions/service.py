@@ -22,7 +22,7 @@ from sqlmodel import Session
 from cases.appeals.service import record_outcome
 from cases.core.errors import InputInvalid
 from cases.core.sqltypes import utcnow
-from cases.enums import AppealOutcome, EventType, Restriction
+from cases.enums import AppealOutcome, EventType, GroundKind, Restriction
 from cases.lifecycle.actors import Actor
 from cases.lifecycle.deployed import definitions
 from cases.lifecycle.transitions import (
@@ -55,6 +55,7 @@ DURATION_ALLOWED = DURATION_REQUIRED | {Restriction.feature_restriction}
 MAX_DURATION_DAYS = 3650
 # The Transparency Database's limits on the free-text elements of a statement of reasons.
 MAX_FACTS, MAX_GROUND, MAX_REDRESS = 5000, 2000, 2000
+MAX_LEGAL_GROUND = 500  # the law named (illegal_content_legal_ground)
 NO_BREACH_GROUND = "No breach of the usage policies was found in what was reported."
 REPORTER_REDRESS = (
     "If you reported this, you can appeal the decision not to act free of charge within six "
@@ -80,6 +81,9 @@ class StatementOfReasons:
     automated_decision: bool
     ground: str
     redress: str
+    ground_kind: GroundKind = GroundKind.contractual
+    legal_ground: str | None = None
+    """The law named, exactly when `ground_kind` is legal (Art. 17(3)(d))."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ class DecisionTerms:
                 "automated_detection": self.statement.automated_detection,
                 "automated_decision": self.statement.automated_decision,
                 "ground": self.statement.ground,
+                "ground_kind": self.statement.ground_kind.value,
+                "legal_ground": self.statement.legal_ground,
                 "redress": self.statement.redress,
             },
         }
@@ -125,9 +131,46 @@ def _flag(value: Any, *, field: str) -> bool:
     return value
 
 
+def _ground_kind(value: Any) -> GroundKind:
+    if value is None or value == "":
+        return GroundKind.contractual  # what every decision was before grounds were told apart
+    try:
+        return GroundKind(value)
+    except (TypeError, ValueError):
+        raise DecisionInvalid(
+            "Choose a contractual ground (the usage policy) or a legal one (a law).",
+            field="ground_kind",
+        ) from None
+
+
+def _legal_ground(value: Any, kind: GroundKind) -> str | None:
+    """The law named: required for a legal ground, refused for a contractual one."""
+    if value is not None and not isinstance(value, str):
+        raise DecisionInvalid("Name the law as text.", field="legal_ground")
+    law = (value or "").strip()
+    if kind is GroundKind.contractual:
+        if law:
+            raise DecisionInvalid(
+                "A contractual ground names no law: choose a legal ground, or leave this empty.",
+                field="legal_ground",
+            )
+        return None
+    if not law:
+        raise DecisionInvalid(
+            "A legal ground needs the law named (e.g. the act and its article).",
+            field="legal_ground",
+        )
+    if len(law) > MAX_LEGAL_GROUND:
+        raise DecisionInvalid(
+            f"The law named may be at most {MAX_LEGAL_GROUND} characters.", field="legal_ground"
+        )
+    return law
+
+
 def _statement(value: Any) -> StatementOfReasons:
     if not isinstance(value, Mapping):
         raise DecisionInvalid("The statement of reasons is required.", field="facts")
+    kind = _ground_kind(value.get("ground_kind"))
     return StatementOfReasons(
         facts=_text(value.get("facts"), field="facts", limit=MAX_FACTS, label="The facts"),
         automated_detection=_flag(value.get("automated_detection"), field="automated_detection"),
@@ -136,6 +179,8 @@ def _statement(value: Any) -> StatementOfReasons:
         redress=_text(
             value.get("redress"), field="redress", limit=MAX_REDRESS, label="The redress"
         ),
+        ground_kind=kind,
+        legal_ground=_legal_ground(value.get("legal_ground"), kind),
     )
 
 
@@ -170,13 +215,22 @@ def _duration(value: Any, restriction: Restriction) -> int | None:
 
 
 def _scope(value: Any) -> tuple[str, ...]:
-    codes = [value] if isinstance(value, str) else list(value or [])
+    codes = [] if value in (None, "") else [value] if isinstance(value, str) else value
+    # JSON may send anything here: a number or nested lists is refused, not left to crash.
+    if not isinstance(codes, list | tuple) or not all(isinstance(c, str) for c in codes):
+        raise DecisionInvalid(
+            f'Give "{WORLDWIDE}" or a list of country codes (e.g. ["DE", "FR"]).',
+            field="territorial_scope",
+        )
     if not codes:
         raise DecisionInvalid("Say where the decision applies.", field="territorial_scope")
     unknown = [c for c in codes if c != WORLDWIDE and c not in EEA_COUNTRIES]
     if unknown:
+        # Shown back to whoever sent them, so only so much of it.
+        shown = ", ".join(c[:12] for c in unknown[:5])
         raise DecisionInvalid(
-            f"Unknown country code: {', '.join(map(str, unknown))}.", field="territorial_scope"
+            f"Unknown country code: {shown}. Use EU/EEA codes such as DE or FR.",
+            field="territorial_scope",
         )
     if WORLDWIDE in codes:
         if len(set(codes)) > 1:
@@ -281,6 +335,8 @@ def decide_case(
         automated_detection=statement.automated_detection,
         automated_decision=statement.automated_decision,
         facts=statement.facts,
+        ground_kind=statement.ground_kind,
+        legal_ground=statement.legal_ground,
         ground=statement.ground,
         redress=statement.redress,
         decided_at=event.at,
@@ -385,6 +441,7 @@ def preview_notice(
         clause_description=description,
         facts=terms.statement.facts,
         ground=terms.statement.ground,
+        legal_ground=terms.statement.legal_ground,
         automated_detection=terms.statement.automated_detection,
         automated_decision=terms.statement.automated_decision,
         redress=terms.statement.redress,

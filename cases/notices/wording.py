@@ -11,7 +11,7 @@ from flask import current_app
 from sqlmodel import Session, col, or_, select
 
 from cases.core.sqltypes import utcnow
-from cases.enums import AppealOutcome, AppellantKind, Restriction
+from cases.enums import AppealOutcome, AppellantKind, GroundKind, Restriction
 from cases.lifecycle.deployed import definitions
 from cases.lifecycle.transitions import appeal_window, appeal_window_closes_at, latest_decision
 from cases.models import Appeal, Case, Decision
@@ -97,6 +97,8 @@ class DecisionNotice:
     appeal_until: datetime
     appeal_outcome: str | None
     appeal_reasons: str | None = None
+    legal_ground: str | None = None
+    """The law named when the ground is legal; None for a contractual ground (the clause)."""
     dispute_bodies: tuple[DisputeBody, ...] = field(default_factory=dispute_settlement_bodies)
 
     @property
@@ -225,6 +227,7 @@ def decision_notice(
         clause_description=description,
         facts=decision.facts,
         ground=decision.ground,
+        legal_ground=decision.legal_ground if decision.ground_kind == GroundKind.legal else None,
         automated_detection=decision.automated_detection,
         automated_decision=decision.automated_decision,
         redress=decision.redress,

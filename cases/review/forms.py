@@ -20,9 +20,10 @@ from cases.decisions.service import (
     MAX_DURATION_DAYS,
     MAX_FACTS,
     MAX_GROUND,
+    MAX_LEGAL_GROUND,
     MAX_REDRESS,
 )
-from cases.enums import Restriction
+from cases.enums import GroundKind, Restriction
 from cases.notices.wording import EEA_COUNTRIES, WORLDWIDE
 from cases.review.notes import MAX_NOTE
 from workflows import Policy, RequiredField, Transition
@@ -42,8 +43,20 @@ SCOPE_CHOICES = [SelectChoice(WORLDWIDE, "Worldwide")] + [
     for code, name in sorted(EEA_COUNTRIES.items(), key=lambda item: item[1])
 ]
 YES_NO = [SelectChoice("yes", "Yes"), SelectChoice("no", "No")]
+GROUND_KIND_CHOICES = [
+    SelectChoice(GroundKind.contractual.value, "Contractual: the usage policy"),
+    SelectChoice(GroundKind.legal.value, "Legal: a law (name it below)"),
+]
 # The statement of reasons is several inputs (DSA Art. 17(3)): these, the restriction and clause.
-STATEMENT_FIELDS = ("facts", "automated_detection", "automated_decision", "ground", "redress")
+STATEMENT_FIELDS = (
+    "facts",
+    "automated_detection",
+    "automated_decision",
+    "ground_kind",
+    "legal_ground",
+    "ground",
+    "redress",
+)
 NOTE_LIMIT = Length(max=MAX_NOTE)
 # Whatever order a definition lists them in, the form asks in this one: what, where, why.
 FIELD_ORDER = (
@@ -133,6 +146,17 @@ def _fields_for(name: RequiredField, *, policy: Policy, required: bool) -> dict[
                     default="no",
                     validators=_required("Answer yes or no."),
                 ),
+                "ground_kind": RadioField(
+                    "Ground for the decision",
+                    choices=GROUND_KIND_CHOICES,
+                    # Left out of a post (an older form, a script), it is the usage policy.
+                    default=GroundKind.contractual.value,
+                ),
+                # Whether it is needed depends on the ground chosen: the service checks both.
+                "legal_ground": StringField(
+                    "Law named (a legal ground only)",
+                    validators=[Optional(), Length(max=MAX_LEGAL_GROUND)],
+                ),
                 "ground": _text(
                     "Ground: how the clause applies", MAX_GROUND, "Explain the ground."
                 ),
@@ -202,6 +226,8 @@ def transition_fields(form: FlaskForm, transition: Transition) -> dict[str, Any]
             "facts": data["facts"],
             "automated_detection": data["automated_detection"] == "yes",
             "automated_decision": data["automated_decision"] == "yes",
+            "ground_kind": data["ground_kind"],
+            "legal_ground": data["legal_ground"],
             "ground": data["ground"],
             "redress": data["redress"],
         }

@@ -14,6 +14,7 @@ from cases.lifecycle.actors import Actor
 from cases.lifecycle.transitions import allowed_transitions, case_workflow
 from cases.models import Case, PendingApproval
 from cases.review.claims import claim_case
+from cases.review.forms import STATEMENT_FIELDS
 from cases.trail.erasure import erase_payload
 from cases.trail.models import EventPayload
 from tests.casework import DECISION_FIELDS, detection, offered_transitions, page_token
@@ -177,7 +178,7 @@ def _expected_inputs(transition) -> set[str]:
     names = set()
     for field in transition.requires:
         if field == RequiredField.statement_of_reasons:
-            names |= {"facts", "automated_detection", "automated_decision", "ground", "redress"}
+            names |= set(STATEMENT_FIELDS)
         elif field == RequiredField.restriction:
             names |= {"restriction", "duration_days"}
         else:
