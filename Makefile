@@ -6,7 +6,7 @@ FLASK := $(VENV)/bin/flask --app app
 PG_ADMIN_URL ?= postgresql://127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres lint install install-dev browser clean
+.PHONY: run test test-sqlite test-postgres lint install install-dev browser pdf-libs clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -20,8 +20,14 @@ $(VENV)/.dev-deps: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@ $(VENV)/.run-deps
 
-install: $(VENV)/.run-deps
-install-dev: $(VENV)/.dev-deps
+install: $(VENV)/.run-deps pdf-libs
+install-dev: $(VENV)/.dev-deps pdf-libs
+
+# Pango and a font for WeasyPrint, which renders the dossier's PDF.
+pdf-libs:
+	@ldconfig -p | grep -q libpangoft2-1.0 && fc-list 2>/dev/null | grep -qi dejavu || { \
+	  apt-get update -qq && apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 \
+	    libharfbuzz-subset0 fonts-dejavu-core >/dev/null; }
 
 # Serve on http://127.0.0.1:5000 with SQLite in instance/ and jobs run in-process; beside it,
 # `worker` (without REDIS_URL) runs the periodic tasks: SLA sweep, outbox relay, checkpoints.

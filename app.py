@@ -26,7 +26,13 @@ DOMAIN_MODULES = (
     "cases.child_safety.known_hash_views",
     "cases.audit.views",
     "cases.audit.cli",
+    "cases.retention.cli",
     "cases.privacy.views",
+    "cases.transparency.views",
+    "cases.transparency.cli",
+    "cases.inquiries.views",
+    "cases.inquiries.cli",
+    "cases.dsa.cli",
     "cases.api",
     "cases.demo",
 )

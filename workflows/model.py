@@ -20,11 +20,13 @@ end user's behalf). Never a staff role: transitions with ``roles = []`` are the 
 NCMEC_REPORT_FINISHED: Final = "ncmec_report_finished"
 NO_REPORT_APPROVED: Final = "no_report_approved"
 PLACE_PRESERVATION_HOLD: Final = "place_preservation_hold"
+DOSSIER_GENERATED: Final = "dossier_generated"
 
 KNOWN_GUARDS: Final = frozenset(
     {
         NCMEC_REPORT_FINISHED,
         NO_REPORT_APPROVED,
+        DOSSIER_GENERATED,
         "appeal_window_closed",
         "not_decision_author",
         "claimed_by_actor",
@@ -75,6 +77,9 @@ class WorkflowKind(StrEnum):
 
     standard = "standard"
     child_safety = "child_safety"
+    inquiry = "inquiry"
+    """The operator answering the AI provider about its own compliance: no report, decision or
+    appeal is ever part of it, and it is answered only once a dossier was generated."""
 
 
 class PriorityBand(StrEnum):

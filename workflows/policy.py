@@ -14,14 +14,14 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
 from workflows import dsa
-from workflows.model import POLICY_FILENAME, SHIPPED_DIR, DefinitionError
+from workflows.model import POLICY_FILENAME, SHIPPED_DIR, DefinitionError, WorkflowKind
 from workflows.parser import REQUIRED, TomlTable
 
 SHIPPED_POLICY: Final = SHIPPED_DIR / POLICY_FILENAME
@@ -68,6 +68,8 @@ class Clause:
     """How long after a case closes its personal data is kept (then erased by the sweep)."""
     parent: str | None = None
     """The clause this one is a sub-clause of; ``None`` for a clause of the group itself."""
+    title: str = ""
+    """The label to show out of context: a sub-clause's says which clause it divides."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,10 @@ class Limits:
         self.workflows = workflows
         self.dsa_categories = dsa_categories
 
+    def is_inquiry(self, workflow: str) -> bool:
+        loaded = self.workflows.get(workflow) if isinstance(self.workflows, Mapping) else None
+        return getattr(loaded, "kind", None) == WorkflowKind.inquiry
+
     def minimum_retention_days(self, workflow: str) -> int:
         """The appeal window and the appeal's review: personal data must outlive both. Only
         known when ``workflows`` maps names to loaded workflows (names alone: 0)."""
@@ -154,6 +160,7 @@ def _parse_clause(
         retention_days=table.get("retention_days", int, defaults["retention_days"]),
         parent=parent.id if inherited else None,
     )
+    clause = replace(clause, title=f"{parent.label}: {clause.label}" if inherited else clause.label)
     raw_subclauses = table.get("subclauses", list, []) if not inherited else []
     table.finish()
     if clause.id is not None:
@@ -170,6 +177,8 @@ def _parse_clause(
         table.problem(f"severity {clause.severity} is not between 1 and 4")
     if clause.workflow is not None and clause.workflow not in limits.workflows:
         table.problem(f"unknown workflow {clause.workflow!r}")
+    elif clause.workflow is not None and limits.is_inquiry(clause.workflow):
+        table.problem(f"workflow {clause.workflow!r} is for provider inquiries, not reports")
     if clause.dsa_category is not None and clause.dsa_category not in limits.dsa_categories:
         table.problem(f"unknown DSA statement category {clause.dsa_category!r}")
     if clause.retention_days is not None and clause.workflow is not None:

@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from workflows.model import (
+    DOSSIER_GENERATED,
     NCMEC_REPORT_FINISHED,
     NO_REPORT_APPROVED,
     PLACE_PRESERVATION_HOLD,
@@ -70,6 +71,8 @@ def check_graph(workflow: Workflow, *, where: str) -> list[str]:
         problems.extend(_check_appeal(workflow, t, where=f"{where}: transition {t.name!r}"))
     if workflow.kind is WorkflowKind.child_safety:
         problems.extend(_check_child_safety(workflow, where=where))
+    if workflow.kind is WorkflowKind.inquiry:
+        problems.extend(_check_inquiry(workflow, where=where))
     return problems
 
 
@@ -164,6 +167,34 @@ def _check_child_safety(workflow: Workflow, *, where: str) -> list[str]:
     problems.extend(
         f"{where}: state {name!r} (stage resolved) is reachable without a finished NCMEC report "
         f"or a second-approved no-report decision: {_path(ungated, name)}"
+        for name in ungated
+        if workflow.states[name].stage is Stage.resolved
+    )
+    return problems
+
+
+def _check_inquiry(workflow: Workflow, *, where: str) -> list[str]:
+    """An inquiry is the operator's own business with the provider: leads must see it, nobody
+    decides or appeals anything in it, and it is answered only with a dossier in hand."""
+    problems = []
+    if workflow.restricted:
+        problems.append(f"{where}: an inquiry workflow must not be restricted")
+    problems.extend(
+        f"{where}: state {name!r}: an inquiry workflow has no appeal stage"
+        for name, state in workflow.states.items()
+        if state.stage is Stage.appeal
+    )
+    problems.extend(
+        f"{where}: transition {t.name!r}: an inquiry workflow records no decision"
+        for t in workflow.transitions
+        if t.decides is not None
+    )
+    ungated = _reach(
+        workflow.initial, workflow.transitions, through=lambda t: DOSSIER_GENERATED not in t.guards
+    )
+    problems.extend(
+        f"{where}: state {name!r} (stage resolved) is reachable without a generated dossier: "
+        f"{_path(ungated, name)}"
         for name in ungated
         if workflow.states[name].stage is Stage.resolved
     )

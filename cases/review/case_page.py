@@ -22,7 +22,7 @@ from cases.enums import EventType, Permission
 from cases.evidence.service import EvidenceItem, list_evidence
 from cases.intake.moderation import DETECTION_THRESHOLD, SCALE
 from cases.intake.priority import PriorityScore, priority
-from cases.intake.service import prior_enforced
+from cases.intake.service import count_reporters, prior_enforced
 from cases.lifecycle.deployed import definitions
 from cases.lifecycle.sla import sla_status
 from cases.lifecycle.transitions import case_workflow
@@ -126,14 +126,13 @@ def explain_priority(session: Session, *, case: Case, now: datetime) -> Priority
     latest = session.exec(
         select(Report).where(Report.case_id == case.id).order_by(col(Report.id).desc())
     ).first()
-    reporters = session.exec(
-        select(func.count(func.distinct(Report.reporter_key))).where(Report.case_id == case.id)
-    ).one()
+    reporters, anonymous = count_reporters(session, case_id=case.id)
     return priority(
         severity=case.severity,
         source=latest.source if latest else "internal",
         top_score=max(latest.moderation_scores.values(), default=0) if latest else 0,
         reporters=reporters,
+        anonymous=anonymous,
         prior_enforced=prior_enforced(session, subject_id=case.subject_id, excluding=case.id),
         opened_at=case.opened_at,
         now=now,
@@ -255,6 +254,19 @@ def summarize(type: str, p: dict[str, Any] | None, *, workflow: Workflow, people
                 EventType.link_revoked: f"revoked: {p.get('reason', '')}",
             }[type]
             return f"Private link {p.get('link_id', '?')} of the {holder} {what}"
+        case EventType.exported:
+            return f"Evidence bundle exported: {p.get('bundle', '?')}"
+        case EventType.verified:
+            return f"Trail verified: {p.get('result', '?')}"
+        case EventType.subject_updated:
+            display = p.get("display") or {}
+            return f"Subject's name changed from {display.get('from')!r} to {display.get('to')!r}"
+        case EventType.dsa_statement_submitted:
+            return f"Statement of reasons sent to the DSA database: {p.get('outcome', '?')}"
+        case EventType.inquiry_recorded:
+            return f"Provider inquiry {p.get('provider_reference', '?')} recorded"
+        case EventType.dossier_generated:
+            return f"Dossier generated ({str(p.get('format', '?')).upper()})"
     return type.replace("_", " ").capitalize()
 
 

@@ -4,7 +4,7 @@ from workflows import SHIPPED_DIR
 def test_check_passes_for_the_shipped_definitions(runner):
     result = runner.invoke(args=["workflows", "check"])
     assert result.exit_code == 0, result.output
-    assert "ok: 3 file(s) checked" in result.output
+    assert "ok: 4 file(s) checked" in result.output
 
 
 def test_check_prints_every_problem_of_a_file_and_exits_1(runner, tmp_path):

@@ -25,7 +25,14 @@ from cases.review.queues import (
 from tests.factories import NOW, put_case
 from workflows import KNOWN_GUARDS, KNOWN_JOBS, SHIPPED_DIR, load_workflows
 
-SHIPPED_QUEUES = ["triage", "enforcement", "appeals", "escalations", "child_safety"]
+SHIPPED_QUEUES = [
+    "triage",
+    "enforcement",
+    "appeals",
+    "escalations",
+    "provider_inquiries",
+    "child_safety",
+]
 
 
 def refs(page) -> list[str]:
@@ -130,7 +137,7 @@ def test_counts_per_queue_total_unclaimed_and_breached(session, staff):
     session.commit()
 
     counts = queue_counts(session, viewer=reviewer, now=NOW)
-    assert list(counts) == ["triage", "enforcement", "appeals", "escalations"]
+    assert list(counts) == ["triage", "enforcement", "appeals", "escalations", "provider_inquiries"]
     assert counts["triage"] == QueueCounts(total=4, unclaimed=3, breached=1)
     assert (counts["enforcement"].total, counts["enforcement"].breached) == (1, 1)
     assert counts["appeals"].total == 1

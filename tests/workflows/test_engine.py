@@ -185,7 +185,7 @@ BROKEN = [
     ),
     pytest.param(
         MINI.replace('kind = "standard"', 'kind = "special"'),
-        "unknown kind 'special' (expected one of: standard, child_safety)",
+        "unknown kind 'special' (expected one of: standard, child_safety, inquiry)",
         id="unknown-kind",
     ),
     pytest.param(

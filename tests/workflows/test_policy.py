@@ -242,3 +242,16 @@ def test_broken_policies_are_refused(text, expected):
     assert any(p.startswith("policy.toml: ") and expected in p for p in refused.value.problems), (
         refused.value.problems
     )
+
+
+def test_reports_cannot_be_routed_into_the_provider_inquiry_workflow():
+    from cases.lifecycle.deployed import Definitions, definition_dirs
+
+    workflows = Definitions(definition_dirs("/nonexistent")).workflows
+    with pytest.raises(DefinitionError) as refused:
+        parse_policy(
+            MINI.replace('workflow = "standard"', 'workflow = "provider_inquiry"'),
+            source="policy.toml",
+            workflows=workflows,
+        )
+    assert any("is for provider inquiries, not reports" in p for p in refused.value.problems)

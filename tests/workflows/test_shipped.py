@@ -72,8 +72,8 @@ MATRIX = {
 }
 
 
-def test_both_shipped_workflows_load():
-    assert set(WORKFLOWS) == {"standard", "child_safety"}
+def test_the_shipped_workflows_load():
+    assert set(WORKFLOWS) == {"standard", "child_safety", "provider_inquiry"}
 
 
 @pytest.mark.parametrize("name", MATRIX)

@@ -1,0 +1,1 @@
+"""Provider inquiries and the due-diligence dossier that answers them."""
