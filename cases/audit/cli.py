@@ -1,4 +1,5 @@
-"""`flask --app app trail …`: verify, checkpoint, export, erase, and print the public key."""
+"""`flask --app app trail …`: verify, checkpoint, export, erase (`cases.retention`), and print the
+public key."""
 
 import getpass
 import sys
@@ -11,17 +12,20 @@ from sqlmodel import Session, select
 
 from cases.audit.signing import signer
 from cases.core.db import get_engine, session_scope, snapshot
+from cases.core.errors import InputInvalid
 from cases.evidence.blobs import blob_store
 from cases.evidence.service import withheld_evidence
 from cases.models import Case
+from cases.retention.service import erase_case
+from cases.retention.traces import purge_traces
 from cases.trail.audit import verify_trail
 from cases.trail.checkpoints import sign_log_checkpoint
-from cases.trail.erasure import ErasureRefused, erase_payload
+from cases.trail.erasure import ErasureRefused
 from cases.trail.events import TrailError
 from cases.trail.export import export_case
 from cases.trail.signed_notes import CheckpointError
 
-trail_cli = AppGroup("trail", help="The evidence trail: verify, checkpoint, export.")
+trail_cli = AppGroup("trail", help="The evidence trail: verify, checkpoint, export, erase.")
 
 
 def operator_actor() -> str:
@@ -119,18 +123,24 @@ def export(reference: str, out: Path, with_restricted_media: bool) -> None:
 
 @trail_cli.command("erase")
 @click.argument("reference")
-@click.option("--reason", required=True, help="Why (e.g. an erasure request's ticket).")
+@click.option(
+    "--reason", required=True, help="Why, in one line (e.g. an erasure request's ticket)."
+)
 def erase(reference: str, reason: str) -> None:
-    """Erase the personal payloads of a case's events; refused while a hold exists."""
+    """Erase a case's personal data: trail payloads, working tables, evidence files, mail copies
+    (GDPR Art. 17). Refused, exit 1, while a hold covers the case."""
     with session_scope() as session:
         try:
-            erase_payload(
+            erase_case(
                 session, case=_case(session, reference), actor=operator_actor(), reason=reason
             )
         except ErasureRefused as exc:
             raise click.ClickException(str(exc)) from None
+        except InputInvalid as exc:
+            raise click.BadParameter(str(exc), param_hint="--reason") from None
         session.commit()
-    click.echo(f"erased the payloads of {reference}; the chain still verifies")
+    purge_traces(get_engine())
+    click.echo(f"erased the personal data of {reference}; the chain still verifies")
 
 
 def init_app(app: Flask) -> None:

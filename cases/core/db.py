@@ -47,6 +47,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Erasure must leave no copy of an erased value in the file: with secure_delete, the
+        # space a change or a deletion frees (cells, pages, the full-text index's old segments)
+        # is zeroed, not left as it was for reuse (cases.retention.traces).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -38,6 +38,7 @@ from cases.models import Case
 from cases.trail import merkle
 from cases.trail.blobs import BlobStore, file_digests
 from cases.trail.checkpoints import verified_checkpoints
+from cases.trail.erasure import erased_files
 from cases.trail.events import (
     ChainSegment,
     EventRecord,
@@ -75,6 +76,7 @@ class AuditReport:
     events: int = 0
     erased: int = 0
     blobs: int = 0
+    erased_blobs: int = 0  # files whose bytes an erasure deleted (`cases.trail.erasure`)
     processes: int = 1
     notes: list[str] = field(default_factory=list)
 
@@ -83,7 +85,8 @@ class AuditReport:
             f"log: {self.leaves} leaves, {self.nodes} stored subtree hashes recomputed",
             f"checkpoints: {self.checkpoints} signatures and roots checked",
             f"cases: {self.cases} chains, {self.events} events ({self.erased} payloads erased)",
-            f"blobs: {self.blobs} files re-hashed",
+            f"blobs: {self.blobs} files re-hashed"
+            + (f", {self.erased_blobs} erased" if self.erased_blobs else ""),
             *self.notes,
         ]
 
@@ -668,6 +671,9 @@ def _verify_blobs(
             raise TrailError(f"blob {sha} is referenced by an event but not stored")
         path = store.path(sha, restricted=blob.restricted)
         if not path.exists():
+            if erased_files(session, shas=[sha]):
+                report.erased_blobs += 1
+                continue
             raise TrailError(f"blob {sha} is missing from the store")
         found = file_digests(path)
         if found.sha256 != sha:

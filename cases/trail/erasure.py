@@ -2,7 +2,10 @@
 hold keeps from erasure and deletion.
 
 Payload and salt go; the salted commitment stays in each header, so the chain still verifies, and
-an `erased` event records that it happened, when, why and by whom. Held cases cannot be erased.
+an `erased` event records that it happened, when, why and by whom, and which evidence files' bytes
+went with it (`erased_files`: a verifier told of them does not take them for lost). An erasure's
+own record stays through later erasures. Held cases cannot be erased. The working tables and the
+files are `cases.retention.service.erase_case`'s, which calls `erase_payload`.
 
 What a hold covers (`covering_holds`, `is_held`: erasure asks them, and so must any retention
 sweep): the case it was placed on, and every evidence file that case's events reference, whichever
@@ -17,6 +20,7 @@ and why).
 
 import json
 import re
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
 from sqlmodel import Session, col, delete, or_, select
@@ -32,7 +36,11 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ErasureRefused(Exception):
-    """An active hold covers the case."""
+    """Active holds cover the case; `holds` lists them, latest-ending first."""
+
+    def __init__(self, message: str, *, holds: list[Hold]):
+        super().__init__(message)
+        self.holds = holds
 
 
 def active_holds(session: Session, *, case_id: int, now: datetime | None = None) -> list[Hold]:
@@ -127,41 +135,85 @@ def is_held(
     return bool(covering_holds(session, case_id=case_id, blob_sha256=blob_sha256, now=now))
 
 
-def _refusal(session: Session, case: CaseLike, hold: Hold) -> ErasureRefused:
-    where = ""
-    if hold.case_id != case.id:
-        other = session.get(Case, hold.case_id)
-        where = f" (placed on {other.reference}, a case about the same subject)"
-    return ErasureRefused(
-        f"case {case.reference} is under a {hold.kind} hold until {hold.until:%Y-%m-%d}"
-        f"{where}; its evidence cannot be erased"
-    )
+def describe_holds(session: Session, *, case: CaseLike, holds: list[Hold]) -> str:
+    """The holds covering `case`, in words ("a legal hold until 2027-01-31 (hold 4)")."""
+    named = []
+    for hold in holds:
+        where = ""
+        if hold.case_id != case.id:
+            other = session.get(Case, hold.case_id)
+            where = f", placed on {other.reference}, a case about the same subject"
+        named.append(f"a {hold.kind} hold until {hold.until:%Y-%m-%d} (hold {hold.id}{where})")
+    return "; and ".join(named)
 
 
-def erase_payload(
-    session: Session, *, case: CaseLike, actor: str, reason: str, now: datetime | None = None
-) -> CaseEvent:
-    """Delete the payloads of `case`'s events so far (not those naming a held file); record it."""
-    now = now or utcnow()
+def check_erasable(session: Session, *, case: CaseLike, now: datetime | None = None) -> None:
+    """Lock the case's holds and raise ErasureRefused, naming every hold, if any covers it."""
     lock_holds(session, case_id=case.id)
     holds = covering_holds(session, case_id=case.id, now=now)
     if holds:
-        raise _refusal(session, case, holds[0])
+        raise ErasureRefused(
+            f"case {case.reference} is under {describe_holds(session, case=case, holds=holds)}; "
+            "its evidence cannot be erased",
+            holds=holds,
+        )
+
+
+def held_files(session: Session, *, case_id: int, now: datetime | None = None) -> set[str]:
+    """The files the case's events name that a hold covers (through another case)."""
+    headers = session.exec(select(CaseEvent.header).where(CaseEvent.case_id == case_id))
+    named = {sha256 for header in headers for sha256 in json.loads(header)["blobs"]}
+    return {sha256 for sha256 in named if is_held(session, blob_sha256=sha256, now=now)}
+
+
+def erased_files(session: Session, *, shas: Collection[str]) -> dict[str, str]:
+    """Of `shas`, the files whose bytes an erasure deleted, each with when and why (for the
+    verifier and exports: a missing file they name was erased, not lost)."""
+    found: dict[str, str] = {}
+    for sha256 in sorted(set(shas)):
+        rows = session.exec(
+            select(CaseEvent.at, EventPayload.payload)
+            .join(EventPayload, col(EventPayload.event_id) == CaseEvent.id)
+            .where(
+                CaseEvent.type == EventType.erased,
+                col(EventPayload.payload).contains(f'"{sha256}"', autoescape=True),
+            )
+            .order_by(col(CaseEvent.at))
+        )
+        for at, payload in rows:
+            recorded = json.loads(payload)
+            if sha256 in recorded.get("files", ()):
+                found[sha256] = f"erased {at:%Y-%m-%d}: {recorded['reason']}"
+                break
+    return found
+
+
+def erase_payload(
+    session: Session,
+    *,
+    case: CaseLike,
+    actor: str,
+    reason: str,
+    now: datetime | None = None,
+    details: Mapping[str, object] | None = None,
+) -> CaseEvent:
+    """Delete the payloads of `case`'s events so far (not those naming a held file, nor earlier
+    erasures' records); record it, with `details` of what else was erased."""
+    now = now or utcnow()
+    check_erasable(session, case=case, now=now)
     events = session.exec(
-        select(CaseEvent.id, CaseEvent.seq, CaseEvent.header)
+        select(CaseEvent.id, CaseEvent.seq, CaseEvent.type, CaseEvent.header)
         .where(CaseEvent.case_id == case.id)
         .order_by(col(CaseEvent.seq))
     ).all()
-    named = {seq: json.loads(header)["blobs"] for _, seq, header in events}
-    held_files = {
-        sha256
-        for sha256 in set().union(*named.values())
-        if is_held(session, blob_sha256=sha256, now=now)
-    }
-    kept = [seq for seq, blobs in named.items() if held_files.intersection(blobs)]
-    erased = [id for id, seq, _ in events if seq not in kept]
+    held = held_files(session, case_id=case.id, now=now)
+    kept = [seq for _, seq, _, header in events if held.intersection(json.loads(header)["blobs"])]
+    # An erasure's own record (its reason, what it erased, no one's data) is what shows it was
+    # an erasure and not a loss; a later erasure keeps it.
+    erased = [id for id, seq, type, _ in events if seq not in kept and type != EventType.erased]
     session.exec(delete(EventPayload).where(col(EventPayload.event_id).in_(erased)))
     payload = {"reason": reason, "through_seq": events[-1].seq if events else 0}
     if kept:
         payload["kept"] = kept
+    payload.update(details or {})
     return append_event(session, case=case, type=EventType.erased, actor=actor, payload=payload)

@@ -15,6 +15,7 @@ from cases.trail.blobs import BlobStore
 from cases.trail.bundle import write_bundle
 from cases.trail.canonical import utc_timestamp
 from cases.trail.checkpoints import sign_log_checkpoint
+from cases.trail.erasure import erased_files
 from cases.trail.events import TrailError
 from cases.trail.models import Blob, CaseEvent, Checkpoint, LogLeaf
 from cases.trail.signed_notes import Signer
@@ -46,6 +47,13 @@ def export_case(
     leaving out the files `withhold` names (each with the reason the bundle gives)."""
     headers = session.exec(select(CaseEvent.header).where(CaseEvent.case_id == case.id))
     named = {sha for header in headers for sha in _header_blobs(header)}
+    # A file an erasure deleted leaves as a withheld one does: named, with when and why.
+    gone = [
+        blob.sha256
+        for blob in session.exec(select(Blob).where(col(Blob.sha256).in_(sorted(named))))
+        if not store.path(blob.sha256, restricted=blob.restricted).exists()
+    ]
+    withhold = {**erased_files(session, shas=gone), **withhold}
     # The event names the files that leave with the bundle (their chain of custody); of those
     # withheld it gives only the count, as the payload is shown to the case's every reader.
     append_event(
