@@ -1,15 +1,32 @@
 """Column types, clocks and session helpers shared by every table module (no Flask, so the trail
 can use them)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
+_SET_CLOCK: ContextVar[datetime | None] = ContextVar("docket_clock", default=None)
+
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """The time every service, row default and trail event reads (see `clock_at`)."""
+    return _SET_CLOCK.get() or datetime.now(UTC)
+
+
+@contextmanager
+def clock_at(moment: datetime) -> Iterator[None]:
+    """Make `utcnow` answer `moment` in this context: how the demo records months of history
+    with every timestamp (rows, SLAs, trail headers) as consistent as if it had happened then."""
+    token = _SET_CLOCK.set(moment)
+    try:
+        yield
+    finally:
+        _SET_CLOCK.reset(token)
 
 
 class UTCDateTime(sa.types.TypeDecorator):
