@@ -6,24 +6,15 @@ the actor; `received_at` (when the person filed it in the operator's product) is
 is checked against, so a relay delayed by a queue on the operator's side costs nobody an appeal.
 """
 
-from typing import Any
-
 from flask import g
 
 from cases.api import api_key_required, bp
+from cases.api.body import invalid, json_body, validated
 from cases.api.cases import visible_case
 from cases.api.idempotency import respond_once
-from cases.api.intake import (
-    FieldErrors,
-    integration_actor,
-    invalid,
-    json_body,
-    object_field,
-    text_field,
-    timestamp_field,
-)
+from cases.api.intake import integration_actor
+from cases.api.schemas import AppealRequest
 from cases.appeals.service import (
-    MAX_GROUNDS,
     AppealAlreadyOpen,
     AppealInvalid,
     AppealWindowClosed,
@@ -53,36 +44,22 @@ def appeal_body(appeal: Appeal, reference: str) -> dict:
     }
 
 
-def _appeal_request(body: Any) -> tuple[AppellantKind, int | None, str, Any]:
-    if not isinstance(body, dict):
-        raise invalid({"body": "expected a JSON object"})
-    errors: FieldErrors = {}
-    for unknown in sorted(set(body) - {"appellant", "grounds", "received_at"}):
-        errors[unknown] = "unknown field"
-    appellant = object_field(errors, body.get("appellant"), "appellant") or {}
-    kind = appellant.get("kind")
-    if kind not in set(AppellantKind):
-        errors["appellant.kind"] = f"one of: {', '.join(AppellantKind)}"
-    report_id = appellant.get("report_id")
-    if kind == AppellantKind.reporter:
-        if type(report_id) is not int or not 0 < report_id < 2**63:
-            errors["appellant.report_id"] = "the id of the reporter's report (an integer)"
-    elif report_id is not None:
-        errors["appellant.report_id"] = "only a reporter's appeal names a report"
-    grounds = text_field(errors, body.get("grounds"), "grounds", max_length=MAX_GROUNDS)
-    received_at = None
-    if body.get("received_at") is not None:
-        received_at = timestamp_field(errors, body["received_at"], "received_at")
-    if errors:
-        raise invalid(errors)
-    return AppellantKind(kind), report_id, grounds, received_at
+def _appeal_request(body: object, text: str) -> AppealRequest:
+    relayed = validated(AppealRequest, body, text)
+    appellant = relayed.appellant
+    if appellant.kind == AppellantKind.reporter and appellant.report_id is None:
+        raise invalid({"appellant.report_id": "the id of the reporter's report (an integer)"})
+    if appellant.kind != AppellantKind.reporter and appellant.report_id is not None:
+        raise invalid({"appellant.report_id": "only a reporter's appeal names a report"})
+    return relayed
 
 
 @bp.post("/cases/<reference>/appeals")
 @api_key_required(ApiScope.appeals_write)
 def post_appeal(reference: str):
-    data, _, body = json_body()
-    appellant, report_id, grounds, received_at = _appeal_request(body)
+    data, text, body = json_body()
+    appeal_request = _appeal_request(body, text)
+    report_id = appeal_request.appellant.report_id
     session = get_session()
     case = visible_case(reference, g.api_key)
     report = None
@@ -96,12 +73,12 @@ def post_appeal(reference: str):
             appeal = file_appeal(
                 session,
                 case=case,
-                appellant=appellant,
+                appellant=appeal_request.appellant.kind,
                 report=report,
-                grounds=grounds,
+                grounds=appeal_request.grounds,
                 channel=AppealChannel.api,
                 actor=integration_actor(g.api_key),
-                received_at=received_at,
+                received_at=appeal_request.received_at,
             )
         except AppealInvalid as exc:
             raise invalid({exc.field: str(exc)}) from None

@@ -13,16 +13,33 @@ from sqlmodel import col, select
 
 from cases.accounts.access import CaseNotFound, get_case, visible_cases
 from cases.api import api_key_required, bp, current_viewer
+from cases.api.body import invalid, json_body, validated
+from cases.api.schemas import ID_MAX, StatementOfReasons, TransitionRequest
 from cases.core.db import get_session
 from cases.core.errors import ApiError
 from cases.decisions.service import DecisionInvalid, fire_transition
 from cases.enums import ApiScope
 from cases.lifecycle.actors import Actor
-from cases.lifecycle.transitions import AppealRequired, AwaitingApproval, GuardRefused
+from cases.lifecycle.transitions import (
+    AppealRequired,
+    AwaitingApproval,
+    GuardRefused,
+    case_workflow,
+)
 from cases.models import Case, Decision
-from workflows import MissingFields, RoleNotAllowed, TransitionRefused, UnknownTransition
+from workflows import (
+    DecisionKind,
+    MissingFields,
+    RequiredField,
+    RoleNotAllowed,
+    Transition,
+    TransitionRefused,
+    UnknownTransition,
+    get_transition,
+)
 
 PAGE_MAX = 200
+CURSOR_MAX = 100  # characters; the cursors given out are about 30
 FILTERS = ("state", "stage", "queue", "workflow_name", "priority_band", "policy_clause")
 
 
@@ -55,14 +72,20 @@ def _after(cursor: str | None) -> int | None:
     if not cursor:
         return None
     try:
-        return int(json.loads(base64.urlsafe_b64decode(cursor.encode()))["id"])
+        if len(cursor) > CURSOR_MAX:
+            raise ValueError("too long")
+        case_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))["id"]
     except (ValueError, KeyError, TypeError):
+        case_id = None
+    # Only a case's id: not a float (1e400 is infinity), a boolean, nor past the id column.
+    if type(case_id) is not int or not 0 < case_id < ID_MAX:
         raise ApiError(
             422,
             "invalid_parameter",
             "The cursor is not one this API gave out.",
             fields={"cursor": "invalid"},
-        ) from None
+        )
+    return case_id
 
 
 def _limit() -> int:
@@ -128,41 +151,55 @@ def read_case(reference: str):
     }
 
 
+def accepted_fields(transition: Transition) -> frozenset[RequiredField]:
+    """The fields `transition` takes: those it requires, and those the decision service reads
+    beside them (a restriction's length; on appeal, the clause and scope that replace those of
+    the decision under appeal)."""
+    accepted = set(transition.requires)
+    if RequiredField.restriction in accepted:
+        accepted.add(RequiredField.duration_days)
+    if transition.decides in (DecisionKind.partial_reversal, DecisionKind.reversal):
+        accepted |= {RequiredField.policy_clause, RequiredField.territorial_scope}
+    return frozenset(accepted)
+
+
+def _field_path(name: str) -> str:
+    """The JSON path of a field the services name (a statement of reasons' parts by their own)."""
+    if name in StatementOfReasons.model_fields:
+        return f"fields.statement_of_reasons.{name}"
+    return f"fields.{name}"
+
+
 @bp.post("/cases/<reference>/transitions")
 @api_key_required(ApiScope.cases_write)
 def fire(reference: str):
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("transition"), str):
-        raise ApiError(
-            422,
-            "validation_failed",
-            'Send {"transition": NAME, "fields": {…}}.',
-            fields={"transition": "a transition name is required"},
-        )
+    _, text, body = json_body()
+    name = validated(TransitionRequest, body, text).transition
+    # Validated as TransitionFields; passed on as sent, so the trail records exactly that.
     fields = body.get("fields", {})
-    if not isinstance(fields, dict):
-        raise ApiError(
-            422,
-            "validation_failed",
-            "'fields' must be an object.",
-            fields={"fields": "must be an object"},
-        )
     session = get_session()
     case = visible_case(reference, g.api_key)
-    actor = Actor.system(f"api_key:{g.api_key.id}")
     try:
-        fire_transition(
-            session, case=case, transition=body["transition"], actor=actor, fields=fields
-        )
-    except DecisionInvalid as exc:
-        raise ApiError(422, "validation_failed", str(exc), fields={exc.field: str(exc)}) from None
-    except MissingFields as exc:
-        raise ApiError(
-            422, "missing_fields", str(exc), fields={name: "required" for name in exc.fields}
-        ) from None
+        transition = get_transition(case_workflow(session, case), name)
     except UnknownTransition as exc:
         raise ApiError(
             422, "unknown_transition", str(exc), fields={"transition": "unknown"}
+        ) from None
+    if refused := sorted(set(fields) - accepted_fields(transition)):
+        raise invalid({f"fields.{field}": "not accepted by this transition" for field in refused})
+    actor = Actor.system(f"api_key:{g.api_key.id}")
+    try:
+        fire_transition(session, case=case, transition=name, actor=actor, fields=fields)
+    except DecisionInvalid as exc:
+        raise ApiError(
+            422, "validation_failed", str(exc), fields={_field_path(exc.field): str(exc)}
+        ) from None
+    except MissingFields as exc:
+        raise ApiError(
+            422,
+            "missing_fields",
+            str(exc),
+            fields={_field_path(field): "required" for field in exc.fields},
         ) from None
     except RoleNotAllowed as exc:
         raise ApiError(403, "forbidden", str(exc)) from None

@@ -1,34 +1,52 @@
-"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json."""
+"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json. Its schemas are
+generated from the models the API validates with (cases.api.schemas), so the document says what
+the code accepts."""
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from cases.api import bp
+from cases.api import schemas as s
 
-ERROR = {"$ref": "#/components/schemas/Error"}
-JSON_ERROR = {"content": {"application/json": {"schema": ERROR}}}
+REF = "#/components/schemas/{model}"
+
+
+def _ref(model: type[BaseModel]) -> dict:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+JSON_ERROR = {"content": {"application/json": {"schema": _ref(s.Error)}}}
 
 
 def _errors(*codes: int) -> dict:
     reasons = {
+        400: "Not UTF-8 JSON, or nested too deeply",
         401: "No valid API key",
         403: "The key lacks the scope, or the role may not act",
         404: "No such case visible to the caller",
         409: "Idempotency-Key reused with another body, transition refused, or appeal open",
         413: "Body too large",
+        415: "Not declared JSON (Content-Type: application/json)",
         422: "Validation failed (`fields` maps field paths to messages); appeal window closed",
         429: "Rate limited",
     }
     return {str(code): {"description": reasons[code], **JSON_ERROR} for code in codes}
 
 
-def _json_body(description: str) -> dict:
+def _json_body(model: type[BaseModel], description: str) -> dict:
     return {
         "required": True,
         "description": description,
-        "content": {"application/json": {"schema": {"type": "object"}}},
+        "content": {"application/json": {"schema": _ref(model)}},
     }
 
 
-def _ok(description: str, media: str = "application/json") -> dict:
-    return {"description": description, "content": {media: {"schema": {"type": "object"}}}}
+def _ok(description: str, model: type[BaseModel]) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _text(description: str) -> dict:
+    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
 IDEMPOTENCY = {
@@ -51,44 +69,57 @@ def _count(name: str, description: str) -> dict:
     }
 
 
+# Every model the document names; their schemas come from pydantic, each nested model under its
+# own name beside them.
+MODELS = (
+    s.Detection,
+    s.DetectionBatch,
+    s.Notice,
+    s.TransitionRequest,
+    s.AppealRequest,
+    s.Error,
+    s.Me,
+    s.DetectionCreated,
+    s.BatchResults,
+    s.NoticeReceived,
+    s.CasePage,
+    s.CaseDetail,
+    s.CaseEvents,
+    s.TransitionFired,
+    s.AppealFiled,
+    s.InclusionProof,
+    s.ConsistencyProof,
+)
+
+
+def component_schemas() -> dict:
+    top, nested = models_json_schema([(m, "validation") for m in MODELS], ref_template=REF)
+    schemas = dict(nested.get("$defs", {}))
+    for (model, _), schema in top.items():
+        schemas.setdefault(model.__name__, schema)
+    return dict(sorted(schemas.items()))
+
+
 DOCUMENT = {
     "openapi": "3.1.0",
     "info": {
         "title": "Docket API",
         "version": "1",
         "description": "Detections and notices in; cases, their evidence trail and the signed "
-        "log out. Authenticate with `Authorization: Bearer <API key>`.",
+        "log out. Authenticate with `Authorization: Bearer <API key>`. A body that is not "
+        "UTF-8 JSON, or nests deeper than 64 levels, is refused with 400.",
     },
     "servers": [{"url": "/api/v1"}],
     "components": {
         "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
-        "schemas": {
-            "Error": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {
-                    "error": {
-                        "type": "object",
-                        "required": ["code", "message", "fields"],
-                        "properties": {
-                            "code": {"type": "string"},
-                            "message": {"type": "string"},
-                            "fields": {
-                                "type": "object",
-                                "additionalProperties": {"type": "string"},
-                            },
-                        },
-                    }
-                },
-            }
-        },
+        "schemas": component_schemas(),
     },
     "security": [{"apiKey": []}],
     "paths": {
         "/me": {
             "get": {
                 "summary": "The calling key's name and scopes",
-                "responses": {"200": _ok("The key"), **_errors(401)},
+                "responses": {"200": _ok("The key", s.Me), **_errors(401)},
             }
         },
         "/detections": {
@@ -97,11 +128,11 @@ DOCUMENT = {
                 "verbatim, content and time",
                 "parameters": [IDEMPOTENCY],
                 "requestBody": _json_body(
-                    "{subject, source, moderation, content, occurred_at, metadata?}"
+                    s.Detection, "Stored verbatim, with the SHA-256 of its exact bytes"
                 ),
                 "responses": {
-                    "201": _ok("The report and its case"),
-                    **_errors(401, 403, 409, 413, 422),
+                    "201": _ok("The report and its case", s.DetectionCreated),
+                    **_errors(400, 401, 403, 409, 413, 415, 422),
                 },
             }
         },
@@ -109,10 +140,13 @@ DOCUMENT = {
             "post": {
                 "summary": "Up to 500 detections; one result per item, in order",
                 "parameters": [IDEMPOTENCY],
-                "requestBody": _json_body("{items: [detection, …]}"),
+                "requestBody": _json_body(
+                    s.DetectionBatch,
+                    "Each item is validated on its own and stored as its own exact text",
+                ),
                 "responses": {
-                    "207": _ok("{results: [{status, case?, report?, error?}]}"),
-                    **_errors(401, 403, 409, 413, 422),
+                    "207": _ok("One result per item: created, or its error", s.BatchResults),
+                    **_errors(400, 401, 403, 409, 413, 415, 422),
                 },
             }
         },
@@ -120,12 +154,10 @@ DOCUMENT = {
             "post": {
                 "summary": "A public notice of misuse (DSA Art. 16); no key needed",
                 "security": [],
-                "requestBody": _json_body(
-                    "{category, location, explanation, reporter_name?, reporter_email?, good_faith}"
-                ),
+                "requestBody": _json_body(s.Notice, "Stored verbatim"),
                 "responses": {
-                    "201": _ok("The reference and a private status link"),
-                    **_errors(413, 422, 429),
+                    "201": _ok("The reference and a private status link", s.NoticeReceived),
+                    **_errors(400, 413, 415, 422, 429),
                 },
             }
         },
@@ -142,44 +174,62 @@ DOCUMENT = {
                         "priority_band",
                         "policy_clause",
                         "cursor",
-                        "limit",
                     )
+                ]
+                + [
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+                    }
                 ],
-                "responses": {"200": _ok("{cases, next_cursor}"), **_errors(401, 403, 422)},
+                "responses": {"200": _ok("A page", s.CasePage), **_errors(401, 403, 422)},
             }
         },
         "/cases/{reference}": {
             "get": {
                 "summary": "One case and its decisions",
                 "parameters": [REFERENCE],
-                "responses": {"200": _ok("{case, decisions}"), **_errors(401, 403, 404)},
+                "responses": {
+                    "200": _ok("The case", s.CaseDetail),
+                    **_errors(401, 403, 404),
+                },
             }
         },
         "/cases/{reference}/events": {
             "get": {
                 "summary": "The case's evidence trail: exact header text, payload unless erased",
                 "parameters": [REFERENCE],
-                "responses": {"200": _ok("{case, events}"), **_errors(401, 403, 404)},
+                "responses": {
+                    "200": _ok("The events, oldest first", s.CaseEvents),
+                    **_errors(401, 403, 404),
+                },
             }
         },
         "/cases/{reference}/transitions": {
             "post": {
                 "summary": "Fire a transition the workflow leaves to the system",
                 "parameters": [REFERENCE],
-                "requestBody": _json_body("{transition, fields}"),
-                "responses": {"200": _ok("{case}"), **_errors(401, 403, 404, 409, 422)},
+                "requestBody": _json_body(
+                    s.TransitionRequest,
+                    "`fields`: those the transition requires, and the optional ones it reads "
+                    "(any other is refused by its path, e.g. `fields.appeal_outcome`)",
+                ),
+                "responses": {
+                    "200": _ok("The case", s.TransitionFired),
+                    **_errors(400, 401, 403, 404, 409, 415, 422),
+                },
             }
         },
         "/cases/{reference}/appeals": {
             "post": {
                 "summary": "Relay an appeal filed in the operator's product (scope appeals:write)",
                 "parameters": [REFERENCE, IDEMPOTENCY],
-                "requestBody": _json_body(
-                    "{appellant: {kind: affected_user|reporter, report_id?}, grounds, received_at?}"
-                ),
+                "requestBody": _json_body(s.AppealRequest, "The appellant and the grounds"),
                 "responses": {
-                    "201": _ok("{appeal}"),
-                    **_errors(401, 403, 404, 409, 422),
+                    "201": _ok("The appeal", s.AppealFiled),
+                    **_errors(400, 401, 403, 404, 409, 415, 422),
                 },
             }
         },
@@ -187,7 +237,7 @@ DOCUMENT = {
             "get": {
                 "summary": "The latest signed checkpoint (C2SP tlog-checkpoint, signed note)",
                 "security": [],
-                "responses": {"200": _ok("The note", "text/plain"), **_errors(404)},
+                "responses": {"200": _text("The note"), **_errors(404)},
             }
         },
         "/log/proof/inclusion": {
@@ -195,7 +245,7 @@ DOCUMENT = {
                 "summary": "RFC 6962 inclusion proof (base64 hashes)",
                 "security": [],
                 "parameters": [_count("index", "0-based leaf index"), _count("size", "tree size")],
-                "responses": {"200": _ok("{index, size, leaf_hash, root, proof}"), **_errors(422)},
+                "responses": {"200": _ok("The proof", s.InclusionProof), **_errors(422)},
             }
         },
         "/log/proof/consistency": {
@@ -203,7 +253,7 @@ DOCUMENT = {
                 "summary": "RFC 6962 consistency proof between two tree sizes",
                 "security": [],
                 "parameters": [_count("from", "older size"), _count("to", "newer size")],
-                "responses": {"200": _ok("{from, to, root_from, root_to, proof}"), **_errors(422)},
+                "responses": {"200": _ok("The proof", s.ConsistencyProof), **_errors(422)},
             }
         },
     },

@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -38,6 +38,10 @@ class QueueNotFound(LookupError):
 
 class InvalidCursor(ValueError):
     """A page cursor that this service did not issue for this sort order."""
+
+
+CURSOR_MAX = 200  # characters; those given out are under 100
+INTEGER = 2**31  # ids and priorities are INTEGER columns
 
 
 @dataclass(frozen=True)
@@ -259,12 +263,17 @@ def encode_cursor(sort: SortOrder, position: Position) -> str:
 def decode_cursor(token: str, sort: SortOrder) -> Position:
     """The position a cursor from `encode_cursor` points at; InvalidCursor if it is not one."""
     try:
+        if len(token) > CURSOR_MAX:
+            raise ValueError("longer than any cursor given out")
         name, value, case_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
         raise InvalidCursor("this page link is damaged: start again from the first page") from None
     key = SORT_KEYS[sort]
     if name != sort.value or type(case_id) is not int:
         raise InvalidCursor("this page link belongs to another sort order")
+    # Values the columns cannot hold cannot be compared with them (PostgreSQL refuses to).
+    if not 0 < case_id < INTEGER:
+        raise InvalidCursor("the case in this page link is out of range")
     if value is None:
         if not key.nullable:
             raise InvalidCursor("this sort order has no empty values")
@@ -275,8 +284,14 @@ def decode_cursor(token: str, sort: SortOrder) -> Position:
             raise InvalidCursor("the time in this page link is not a time") from None
         if value.tzinfo is None:
             raise InvalidCursor("the time in this page link has no zone")
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            raise InvalidCursor("the time in this page link is out of range") from None
     elif type(value) is not int:
         raise InvalidCursor("the value in this page link is not a whole number")
+    elif not -INTEGER <= value < INTEGER:
+        raise InvalidCursor("the value in this page link is out of range")
     return Position(value, case_id)
 
 

@@ -7,7 +7,7 @@ import threading
 import pytest
 from sqlmodel import select
 
-from cases.api.intake import BATCH_MAX_ITEMS, item_texts
+from cases.api.intake import BATCH_MAX_ITEMS, batch_items
 from cases.models import Case, IdempotentResponse, Report, Subject
 from tests.helpers import count
 from tests.intake.conftest import detection
@@ -66,8 +66,8 @@ def test_each_item_keeps_its_own_exact_text_and_hash(post_json, session):
         ('{"items": [1], "items": "x"}', []),
     ],
 )
-def test_item_texts_finds_the_top_level_items(text, expected):
-    assert item_texts(text) == expected
+def test_batch_items_finds_the_top_level_items(text, expected):
+    assert [item_text for _, item_text in batch_items(text) or ()] == expected
 
 
 def test_a_full_batch_of_500_is_accepted(post_json, session):

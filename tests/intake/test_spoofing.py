@@ -368,3 +368,22 @@ def test_no_number_of_anonymous_reporters_passes_the_cap():
     assert steps == sorted(steps) and max(steps) == round(REPORTER_WEIGHT * math.log2(4)) == 120
     assert reporter_points(5, 4).why == "5 distinct reporters (4 anonymous), counted as 2.3"
     assert reporter_points(3, 0).why == "3 distinct reporters"
+
+
+def test_an_api_notice_is_counted_by_the_client_address(app):
+    first, second = app.test_client(), app.test_client()
+    first.environ_base["REMOTE_ADDR"] = "192.0.2.20"
+    second.environ_base["REMOTE_ADDR"] = "192.0.2.21"
+    for client, email in ((first, "a@example.org"), (first, "b@example.org"), (second, "a@x.org")):
+        body = {
+            "category": "protect.threats",
+            "location": "https://chat.example/c/1",
+            "explanation": "Threats.",
+            "reporter_email": email,
+            "good_faith": True,
+            "subject": {"type": "account", "id": "acct-api-counted"},
+        }
+        assert client.post("/api/v1/reports", json=body).status_code == 201
+    with app.extensions["docket.db"].connect() as connection:
+        case = connection.execute(select(Case.report_count, Case.reporter_count)).one()
+    assert tuple(case) == (3, 2)
