@@ -24,6 +24,7 @@ from cases.enums import (
     Permission,
     SubjectKind,
 )
+from cases.intake.service import case_reference
 from cases.lifecycle import sla
 from cases.lifecycle.actors import Actor
 from cases.lifecycle.deployed import definitions, register_definition
@@ -144,8 +145,8 @@ def _open_case(session: Session, *, workflow: Workflow, due_at: datetime, now: d
     """The inquiry's case, about the operator, in the workflow's initial state.
 
     Intake opens its cases set-based, in batches of routed report items (`cases.intake.service`),
-    and has no single-case opener to reuse; this takes its reference scheme and the lifecycle's
-    SLA clock, then puts the provider's deadline on that clock.
+    and has no single-case opener to reuse; this takes its reference and the lifecycle's SLA
+    clock, then puts the provider's deadline on that clock.
     """
     subject_id = _operator_subject(session)
     register_definition(session, workflow)
@@ -153,7 +154,7 @@ def _open_case(session: Session, *, workflow: Workflow, due_at: datetime, now: d
     (case_id,) = reserve_ids(session, Case.__table__, 1)
     case = Case(
         id=case_id,
-        reference=f"DK-{now.year}-{case_id:06d}",  # intake's scheme: unique by the id
+        reference=case_reference(case_id=case_id, now=now),
         subject_id=subject_id,
         workflow_name=workflow.name,
         workflow_version=workflow.version,

@@ -406,6 +406,12 @@ def _known_reporters(
     return counts, seen
 
 
+def case_reference(*, case_id: int, now: datetime) -> str:
+    """A case's human-friendly reference, DK-<year>-<id>: it carries the database id, so it is
+    unique without a counter table."""
+    return f"DK-{now.year}-{case_id:06d}"
+
+
 def count_reporters(session: Session, *, case_id: int) -> tuple[int, int]:
     """A case's distinct reporters, and how many of them are anonymous (as its score counts)."""
     counts, _ = _known_reporters(session, case_ids={case_id}, keys=set())
@@ -586,8 +592,7 @@ def _write_rows(
         for name in {case["workflow_name"] for case in new_cases.values()}:
             register_definition(session, batch.workflows[name])
         for key, id in zip(new_cases, reserve_ids(session, _CASES, len(new_cases)), strict=True):
-            # The reference carries the database id, so it is unique without a counter table.
-            cases[key].id, cases[key].reference = id, f"DK-{now.year}-{id:06d}"
+            cases[key].id, cases[key].reference = id, case_reference(case_id=id, now=now)
         session.execute(
             _INSERT_CASES,
             [
