@@ -327,8 +327,8 @@ def _history_item(
         clause_id=arrival,
         location=f"https://app.example/c/{rng.randrange(10**6)}",
         explanation=text,
-        reporter_name=f"Reporter {number}" if notifier else None,
-        reporter_email=f"r{number}@example.org" if notifier else None,
+        reporter_name=f"Notifier {number}" if notifier else None,
+        reporter_email=f"notifier{number}@example.org" if notifier else None,
         good_faith=True,
         raw_payload=json.dumps({"category": arrival, "explanation": text}),
     )
