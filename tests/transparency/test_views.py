@@ -73,9 +73,9 @@ def test_the_page_shows_every_figure_with_charts(client, signed_in, march):
         assert not re.search(r"<script|<style|\sstyle=|\son\w+=|javascript:", chart, re.I)
     assert "<script" not in page
     # The sub-clause by its own label, its id in the table; the breach counted in triage.
-    assert "<code>empower.high_stakes_automation.medical</code>" in page
+    assert '<code class="key">empower.high_stakes_automation.medical</code>' in page
     assert '<td>Medical</td><td class="num">1</td>' in page
-    assert '<code>triage</code></td><td>Triage</td><td class="num">3</td>' in page
+    assert '<code class="key">triage</code></td><td>Triage</td><td class="num">3</td>' in page
     for url in ("/transparency.csv", "/transparency.json"):
         assert f'href="{url}?from=2026-03-01&amp;to=2026-03-31"' in page
 
