@@ -471,7 +471,6 @@ class ProviderInquiry(SQLModel, table=True):
     """Clause ids in question; empty: the whole taxonomy."""
     summary: str = Field(default="", sa_type=sa.Text)
     recorded_by_id: int | None = Field(default=None, foreign_key="staff_user.id")
-    answered_at: datetime | None = _time()
 
 
 class DsaStatement(SQLModel, table=True):

@@ -220,8 +220,6 @@ def answer_inquiry(
     transition_case(
         session, case=case, transition=ANSWER_TRANSITION, actor=actor, fields=fields, now=now
     )
-    inquiry.answered_at = now
-    session.add(inquiry)
     return inquiry
 
 
@@ -234,9 +232,8 @@ class InquiryRow:
 
     @property
     def answered_at(self) -> datetime | None:
-        # A lead may also fire the transition from the case page, which knows nothing of the
-        # inquiry row: the case's resolution time is then the answer's.
-        return self.inquiry.answered_at or (self.case.resolved_at if self.answered else None)
+        # The answer is the case's resolution, however it was fired (here or on the case page).
+        return self.case.resolved_at if self.answered else None
 
     @property
     def answered(self) -> bool:

@@ -65,7 +65,6 @@ def upgrade() -> None:
         sa.Column("clauses", sa.JSON(), nullable=False),
         sa.Column("summary", sa.Text(), nullable=False),
         sa.Column("recorded_by_id", sa.Integer(), nullable=True),
-        sa.Column("answered_at", cases.core.sqltypes.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["case_id"], ["case_file.id"], name="fk_provider_inquiry_case_id"),
         sa.ForeignKeyConstraint(
             ["recorded_by_id"], ["staff_user.id"], name="fk_provider_inquiry_recorded_by_id"

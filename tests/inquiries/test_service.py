@@ -168,7 +168,7 @@ def test_an_inquiry_is_answered_only_with_a_dossier(session, inquiry, staff):
     session.commit()
     found = fresh(session).get(ProviderInquiry, found.id)
     case = session.get(Case, found.case_id)
-    assert found.answered_at is not None
+    assert case.resolved_at is not None
     assert (case.state, case.stage, case.sla_due_at) == ("answered", "resolved", None)
     assert list_inquiries(session)[0].answered
 

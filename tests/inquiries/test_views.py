@@ -262,16 +262,15 @@ def test_who_may_record_the_answer(client, session, inquiry, signed_in, role):
     assert response.status_code == 409 and "generate the dossier first" in response.get_data(
         as_text=True
     )
-    assert reloaded(session, found).answered_at is None
+    assert reloaded(session, session.get(Case, found.case_id)).resolved_at is None
     client.post(f"{INDEX}/{found.id}/dossier", data={"format": "json", "csrf_token": token(client)})
     assert "Record as answered" in client.get(f"{INDEX}/{found.id}").get_data(as_text=True)
     empty = client.post(url, data={"note": "  ", "csrf_token": token(client)})
     assert empty.status_code == 400
     response = client.post(url, data={"note": "Emailed the PDF.", "csrf_token": token(client)})
     assert response.status_code == 303
-    found = reloaded(session, found)
-    assert found.answered_at is not None
-    case = session.get(Case, found.case_id)
+    case = reloaded(session, session.get(Case, found.case_id))
+    assert case.resolved_at is not None
     assert case.state == "answered"
     [(header, payload)] = [
         e
