@@ -26,6 +26,7 @@ DOMAIN_MODULES = (
     "cases.child_safety.known_hash_views",
     "cases.audit.views",
     "cases.audit.cli",
+    "cases.audit.jobs",
     "cases.retention.cli",
     "cases.privacy.views",
     "cases.transparency.views",

@@ -13,8 +13,9 @@ from app import create_app
 from cases.core import migrate, security
 from cases.core.db import make_engine, reading
 
-# Shared fixtures: the case workspace (cases, staff, sign-in) and a real local SMTP server.
-pytest_plugins = ["tests.casework", "tests.mailbox"]
+# Shared fixtures: the case workspace (cases, staff, sign-in), a real local SMTP server, and a real
+# S3 server (SeaweedFS, started only when a test asks for it).
+pytest_plugins = ["tests.casework", "tests.mailbox", "tests.object_store"]
 
 POSTGRES_URL = os.environ.get("DATABASE_URL")
 SHARED = Path(__file__).resolve().parents[2] / "shared"

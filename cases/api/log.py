@@ -63,6 +63,40 @@ def proof_inclusion():
             "index must be below size",
             fields={"index": "must be below size"},
         )
+    return _inclusion(session, index=index, size=size)
+
+
+@bp.get("/cases/<reference>/events/<int:seq>/proof")
+def event_proof(reference: str, seq: int):
+    """The inclusion proof of one of a case's events, found by its place in the case's chain."""
+    session = get_session()
+    case = _visible_case(session, reference)
+    event = session.exec(
+        select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.seq == seq)
+    ).first()
+    if event is None:
+        raise ApiError(404, "not_found", f"Case {reference} has no event {seq}.")
+    if event.log_index is None:
+        # Never a proof against a guessed index: the event has none until it is integrated.
+        raise ApiError(
+            409,
+            "not_integrated",
+            f"Event {seq} of {reference} is not yet integrated into the log (it is chained and "
+            "pending a log index, normally for a second or two); ask again shortly.",
+        )
+    size = _count("size", minimum=1) if "size" in request.args else log_size(session)
+    _within_log(session, size, "size")
+    if event.log_index >= size:
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"event {seq} has log index {event.log_index}, outside a tree of {size} leaves",
+            fields={"size": f"must be above {event.log_index}"},
+        )
+    return _inclusion(session, index=event.log_index, size=size)
+
+
+def _inclusion(session, *, index: int, size: int) -> dict:
     leaf = session.get(LogLeaf, index)
     return {
         "index": index,
@@ -94,14 +128,18 @@ def proof_consistency():
     }
 
 
+def _visible_case(session, reference: str):
+    viewer = current_viewer(ApiScope.cases_read)
+    try:
+        return get_case(session, reference=reference, viewer=viewer)
+    except CaseNotFound:
+        raise ApiError(404, "not_found", f"No case {reference}.") from None
+
+
 @bp.get("/cases/<reference>/events")
 def case_events(reference: str):
     session = get_session()
-    viewer = current_viewer(ApiScope.cases_read)
-    try:
-        case = get_case(session, reference=reference, viewer=viewer)
-    except CaseNotFound:
-        raise ApiError(404, "not_found", f"No case {reference}.") from None
+    case = _visible_case(session, reference)
     rows = session.exec(
         select(CaseEvent, EventPayload)
         .join(EventPayload, EventPayload.event_id == CaseEvent.id, isouter=True)

@@ -59,11 +59,11 @@ IDEMPOTENCY = {
 REFERENCE = {"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-def _count(name: str, description: str) -> dict:
+def _count(name: str, description: str, *, required: bool = True) -> dict:
     return {
         "name": name,
         "in": "query",
-        "required": True,
+        "required": required,
         "description": description,
         "schema": {"type": "integer", "minimum": 0},
     }
@@ -204,6 +204,26 @@ DOCUMENT = {
                 "responses": {
                     "200": _ok("The events, oldest first", s.CaseEvents),
                     **_errors(401, 403, 404),
+                },
+            }
+        },
+        "/cases/{reference}/events/{seq}/proof": {
+            "get": {
+                "summary": "Inclusion proof of one event in the log (409 while it is pending)",
+                "parameters": [
+                    REFERENCE,
+                    {
+                        "name": "seq",
+                        "in": "path",
+                        "required": True,
+                        "description": "The event's place in the case's chain, from 1",
+                        "schema": {"type": "integer", "minimum": 1},
+                    },
+                    _count("size", "tree size (default: the log's size now)", required=False),
+                ],
+                "responses": {
+                    "200": _ok("The proof", s.InclusionProof),
+                    **_errors(401, 403, 404, 409, 422),
                 },
             }
         },

@@ -459,7 +459,9 @@ class TrailEvent(Response):
     type: str
     actor: str
     at: DateTimeText
-    log_index: int | None
+    log_index: int | None = Field(
+        description="Its leaf in the log; null while it is pending integration (a second or two)"
+    )
     entry_hash: str
     header: str = Field(description="The exact canonical header text that was hashed")
     payload: dict[str, Any] | None

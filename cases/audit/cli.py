@@ -1,5 +1,5 @@
-"""`flask --app app trail …`: verify, checkpoint, export, erase (`cases.retention`), and print the
-public key."""
+"""`flask --app app trail …`: integrate, verify, checkpoint, export, erase (`cases.retention`),
+and print the public key."""
 
 import getpass
 import sys
@@ -10,7 +10,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlmodel import Session, select
 
-from cases.audit.signing import signer
+from cases.audit.signing import pending_alert, signer
 from cases.core.db import get_engine, session_scope, snapshot
 from cases.core.errors import InputInvalid
 from cases.evidence.blobs import blob_store
@@ -24,6 +24,7 @@ from cases.trail.erasure import ErasureRefused
 from cases.trail.events import TrailError
 from cases.trail.export import export_case
 from cases.trail.signed_notes import CheckpointError
+from cases.trail.store import integrate_log
 
 trail_cli = AppGroup("trail", help="The evidence trail: verify, checkpoint, export, erase.")
 
@@ -59,6 +60,16 @@ def checkpoint() -> None:
         click.echo(signed.note, nl=False)
 
 
+@trail_cli.command("integrate")
+def integrate() -> None:
+    """Give every pending event its log index now (normally done right after commit, or every
+    second by a worker)."""
+    with session_scope() as session:
+        count = integrate_log(session)
+        session.commit()
+    click.echo(f"integrated {count} pending event(s)")
+
+
 @trail_cli.command("verify")
 @click.option("--case", "case_ref", help="Verify one case (and the log it lives in).")
 def verify(case_ref: str | None) -> None:
@@ -66,7 +77,11 @@ def verify(case_ref: str | None) -> None:
     with session_scope(snapshot(get_engine())) as session:
         try:
             report = verify_trail(
-                session, verifier_key=signer().verifier_key, store=blob_store(), case_ref=case_ref
+                session,
+                verifier_key=signer().verifier_key,
+                store=blob_store(),
+                case_ref=case_ref,
+                pending_alert=pending_alert(),
             )
         except TrailError as exc:
             click.echo(f"FAIL: {exc}")

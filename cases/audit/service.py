@@ -8,7 +8,7 @@ what this page shows is exactly what `trail verify` vouches for, erasures includ
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
@@ -18,11 +18,11 @@ from cases.enums import AccountEventType, EventType
 from cases.lifecycle.actors import Actor
 from cases.models import Case, Subject, User
 from cases.review.search import search_cases
-from cases.trail.audit import verify_trail
+from cases.trail.audit import overdue_integration, verify_trail
 from cases.trail.blobs import BlobStore
 from cases.trail.events import TrailError
 from cases.trail.models import CaseEvent, Checkpoint, EventPayload
-from cases.trail.store import append_event, current_root, log_size
+from cases.trail.store import append_event, current_root, log_size, pending_events
 
 # Text search returns its best matches at once, not pages: the auditor pages through at most
 # this many of them (its newest-report window makes more rarely useful; precise words find more).
@@ -220,17 +220,27 @@ class LogState:
     root: str  # hex, of the log as committed now
     latest: Checkpoint | None
     recent: list[Checkpoint]  # newest first, the latest among them
+    pending: int  # events appended, not yet integrated
+    overdue: str | None  # set when some have waited longer than the configured delay
 
 
-def log_state(session: Session) -> LogState:
-    """The log's size and root now, and its newest signed checkpoints."""
+def log_state(session: Session, *, pending_alert: timedelta) -> LogState:
+    """The log's size and root now, its newest signed checkpoints, and what awaits integration."""
     size, root = current_root(session)
+    pending, _ = pending_events(session)
     recent = list(
         session.exec(
             select(Checkpoint).order_by(col(Checkpoint.id).desc()).limit(RECENT_CHECKPOINTS)
         )
     )
-    return LogState(size=size, root=root.hex(), latest=recent[0] if recent else None, recent=recent)
+    return LogState(
+        size=size,
+        root=root.hex(),
+        latest=recent[0] if recent else None,
+        recent=recent,
+        pending=pending,
+        overdue=overdue_integration(session, older_than=pending_alert) if pending else None,
+    )
 
 
 # --- verification ----------------------------------------------------------------------------
@@ -257,6 +267,7 @@ def verify_and_record(
     reference: str | None,
     verifier_key: str,
     store: BlobStore,
+    pending_alert: timedelta,
 ) -> VerifyOutcome:
     """Verify case `reference` (one `viewer` may see) or the whole trail in the snapshot
     `reading`, and record the result in `session`: on the case's trail, or in the account
@@ -266,7 +277,13 @@ def verify_and_record(
     checkpoint = reading.exec(select(Checkpoint).order_by(col(Checkpoint.id).desc())).first()
     size = log_size(reading)
     try:
-        report = verify_trail(reading, verifier_key=verifier_key, store=store, case_ref=reference)
+        report = verify_trail(
+            reading,
+            verifier_key=verifier_key,
+            store=store,
+            case_ref=reference,
+            pending_alert=pending_alert,
+        )
         ok, lines = True, report.lines()
     except TrailError as exc:
         ok, lines = False, [str(exc)]

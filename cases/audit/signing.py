@@ -1,6 +1,7 @@
-"""The checkpoint signer of this deployment: its key from TRAIL_SIGNING_KEY or the instance
-folder."""
+"""The log's settings for this deployment: the checkpoint signer (its key from TRAIL_SIGNING_KEY
+or the instance folder) and how long an event may wait for integration."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from flask import current_app
@@ -20,3 +21,8 @@ def signer() -> Signer:
             name=current_app.config["TRAIL_ORIGIN"],
         )
     return current_app.extensions["docket.signer"]
+
+
+def pending_alert() -> timedelta:
+    """How long an event may stay pending integration before it is reported."""
+    return timedelta(seconds=current_app.config["TRAIL_PENDING_ALERT_SECONDS"])

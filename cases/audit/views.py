@@ -30,7 +30,7 @@ from cases.audit.service import (
     log_state,
     verify_and_record,
 )
-from cases.audit.signing import signer
+from cases.audit.signing import pending_alert, signer
 from cases.core.db import get_engine, get_session, session_scope, snapshot
 from cases.core.security import require_permission
 from cases.core.sqltypes import utcnow
@@ -83,7 +83,7 @@ def _index(*, verify_form=None, export_form=None, result=None, export_error=None
         "audit/index.html",
         search=search,
         listing=listing,
-        log=log_state(session),
+        log=log_state(session, pending_alert=pending_alert()),
         public_key=signer().verifier_key,
         public_key_file=PUBLIC_KEY_FILE,
         verify_form=verify_form or VerifyForm(prefix="verify"),
@@ -156,6 +156,7 @@ def verify():
                 reference=form.reference.data or None,
                 verifier_key=signer().verifier_key,
                 store=blob_store(),
+                pending_alert=pending_alert(),
             )
     except CaseNotFound as exc:
         form.reference.errors.append(str(exc))

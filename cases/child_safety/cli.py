@@ -15,9 +15,12 @@ from cases.child_safety.holds import (
     extend_hold_by_days,
     find_active_hold,
     place_hold_for_days,
+    retain_held_files_later,
 )
 from cases.core.db import session_scope
+from cases.core.sqltypes import utcnow
 from cases.enums import HoldKind
+from cases.evidence.blobs import object_store
 from cases.lifecycle.actors import Actor
 from cases.models import Case, Hold
 
@@ -108,3 +111,17 @@ def extend(
             raise click.ClickException(str(exc)) from None
         session.commit()
     _done(hold, reference)
+
+
+@holds_cli.command("retain-files")
+def retain_files() -> None:
+    """Have the object store lock the files of every active hold until its end (after moving
+    evidence to an object store; placing and extending holds does it on its own)."""
+    if object_store() is None:
+        raise click.UsageError("no object store is configured (FLASK_BLOB_STORE_URL)")
+    with session_scope() as session:
+        held = session.exec(select(Hold.case_id).where(Hold.until > utcnow()).distinct()).all()
+        for case_id in sorted(held):
+            retain_held_files_later(session, case_id=case_id)
+        session.commit()
+    click.echo(f"queued the lock of the files of {len(held)} held case(s)")

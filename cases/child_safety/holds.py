@@ -3,7 +3,9 @@ their restricted cases), preservation after a finished CyberTipline report, and 
 preservation requests. While one is active, erasure and retention skip what it covers (the case,
 its evidence files and, for preservation and law enforcement, the subject's other cases: see
 `cases.trail.erasure`). A hold is extended, never shortened; each placement and extension is a
-trail event.
+trail event. On an object store with Object Lock, a job after commit also locks the files a hold
+covers until its end (`retain_held_files_later`), so that not even the operator's credentials
+can delete them before then.
 """
 
 import json
@@ -19,6 +21,8 @@ from cases.core.forms import CONTROL_CHARACTERS
 from cases.core.security import PermissionDenied, has_permission
 from cases.core.sqltypes import utcnow
 from cases.enums import EventType, HoldKind, Permission, Role
+from cases.evidence.blobs import object_store
+from cases.jobs.outbox import enqueue_job
 from cases.lifecycle.actors import Actor
 from cases.models import Case, Hold, User
 from cases.trail.canonical import utc_timestamp
@@ -38,6 +42,7 @@ REASON_MAX = 2000
 REQUEST_REFERENCE_MAX = 120
 # Preservation follows a finished CyberTipline report (a job places it); people place these.
 PLACED_BY_PEOPLE = (HoldKind.legal, HoldKind.law_enforcement)
+RETAIN_FILES_JOB = "retain_held_files"
 KIND_LABELS = {
     HoldKind.legal: "legal hold",
     HoldKind.preservation: "preservation hold (CyberTipline report)",
@@ -177,6 +182,16 @@ def _term(kind: str, *, days: int | None, request_reference: str | None) -> time
     return timedelta(days=days)
 
 
+def retain_held_files_later(session: Session, *, case_id: int) -> None:
+    """After commit, have the object store lock the files of the holds covering the case until
+    their ends (`cases.child_safety.jobs.retain_held_files`, one per held case)."""
+    # A local folder has no retention lock: there erasure's own hold check keeps the files.
+    if object_store() is None:
+        return
+    for held in sorted({hold.case_id for hold in covering_holds(session, case_id=case_id)}):
+        enqueue_job(session, job=RETAIN_FILES_JOB, args={"case_id": held}, case_id=held)
+
+
 def _locked(session: Session, hold: Hold) -> Hold:
     return session.exec(
         select(Hold)
@@ -241,6 +256,7 @@ def place_hold(
             **details,
         },
     )
+    retain_held_files_later(session, case_id=case.id)
     return hold
 
 
@@ -285,6 +301,7 @@ def extend_hold(
             **details,
         },
     )
+    retain_held_files_later(session, case_id=case.id)
     return hold
 
 

@@ -1,20 +1,23 @@
 """Jobs of child-safety handling: the CyberTipline report's submission (one NCMEC call per run;
-`cases.child_safety.ncmec.submission`), the sweep for stalled submissions, and the preservation
-hold after a finished report. Listed in the JOB_MODULES setting."""
+`cases.child_safety.ncmec.submission`), the sweep for stalled submissions, the preservation
+hold after a finished report, and the object store's lock on held files. Listed in the
+JOB_MODULES setting."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from cases.child_safety.holds import place_hold, preservation_period
+from cases.child_safety.holds import RETAIN_FILES_JOB, place_hold, preservation_period
 from cases.child_safety.ncmec.submission import StepFailed, advance_submission, requeue_stalled
 from cases.core.sqltypes import utcnow
 from cases.enums import HoldKind
+from cases.evidence.blobs import object_store
 from cases.jobs.registry import AttemptFailed, job, periodic
 from cases.lifecycle.actors import Actor
 from cases.models import Case, Outbox
-from cases.trail.erasure import active_holds
+from cases.trail.erasure import active_holds, covered_files
+from cases.trail.models import Blob
 
 RERUN_SLACK = timedelta(days=1)
 
@@ -40,6 +43,21 @@ def place_preservation_hold(session: Session, outbox: Outbox, *, case_id: int, *
         actor=Actor.system(f"job:{outbox.id}"),
         now=now,
     )
+
+
+@job(RETAIN_FILES_JOB)
+def retain_held_files(session: Session, outbox: Outbox, *, case_id: int, **_args) -> None:
+    """Lock the files the case's active holds cover in the object store until each hold's end
+    (retention only ever moves later, so a re-run, or a run after a later one, changes nothing)."""
+    store = object_store()
+    if store is None:
+        return  # the deployment went back to the local folder since this was queued
+    until: dict[str, datetime] = {}
+    for hold in active_holds(session, case_id=case_id):
+        for sha256 in covered_files(session, hold=hold):
+            until[sha256] = max(hold.until, until.get(sha256, hold.until))
+    for blob in session.exec(select(Blob).where(col(Blob.sha256).in_(sorted(until)))).all():
+        store.retain(blob.sha256, restricted=blob.restricted, until=until[blob.sha256])
 
 
 # Each run makes one NCMEC call; the backoff (30 s doubling, capped at 1 h) spans about three

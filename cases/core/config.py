@@ -51,8 +51,24 @@ DEFAULTS = {
     "RATELIMIT_PUBLIC": "10 per minute",
     "PROXY_FIX_HOPS": 0,
     "TRAIL_ORIGIN": "docket.example/trail",
+    # Events still pending integration after this long are reported by `trail verify` and /audit.
+    "TRAIL_PENDING_ALERT_SECONDS": 60,
     "TRAIL_SIGNING_KEY": None,  # None → generated once into instance/trail-signing.key
     "BLOB_ROOT": None,  # None → the instance folder
+    # Evidence on an S3-compatible object store, for several application machines (they cannot
+    # share instance/blobs/): s3://bucket/prefix. None → the local folder above. Each file is
+    # written once under <prefix>/<sha[:2]>/<sha[2:4]>/<sha>; where the bucket has Object Lock,
+    # the files a hold covers get a COMPLIANCE retention until the hold's end (a job after
+    # commit; see cases.trail.objects). From the environment: FLASK_BLOB_STORE_URL and so on.
+    "BLOB_STORE_URL": None,
+    # Child-safety bytes: their own bucket (recommended) or prefix, s3://bucket/prefix. None →
+    # the same bucket under "<prefix>-restricted" ("restricted" without a prefix).
+    "BLOB_STORE_RESTRICTED_URL": None,
+    "BLOB_STORE_ENDPOINT": None,  # an S3-compatible server's URL (path-style); None → AWS S3
+    "BLOB_STORE_REGION": None,  # None → boto3's (AWS_DEFAULT_REGION, ~/.aws/config)
+    # None → boto3's own chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profiles, instance role.
+    "BLOB_STORE_ACCESS_KEY_ID": None,
+    "BLOB_STORE_SECRET_ACCESS_KEY": None,
     # Imported at start so that web and workers know every job.
     "JOB_MODULES": [
         "cases.jobs.outbox",

@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from cases.accounts.access import sees_restricted
+from cases.child_safety.holds import retain_held_files_later
 from cases.child_safety.known_hashes import FileHashes, find_matches, known_blobs
 from cases.core.security import has_permission
 from cases.core.uploads import Attachment
@@ -179,4 +180,6 @@ def store_attachments(
             )
         )
     append_events(session, evidence, at=now)
+    # New files of a held case: the object store locks them too, until the holds' ends.
+    retain_held_files_later(session, case_id=case.id)
     return [event.blobs[0] for event in evidence]

@@ -390,14 +390,14 @@ def _section(
 
 def _sign(session: Session, *, ids: sa.Subquery, cases: int, now: datetime) -> SignedCheckpoint:
     """Sign the log as it stands: it then holds every event of the covered cases."""
+    origin = current_app.config["TRAIL_ORIGIN"]
+    key = signer()
+    signed = sign_log_checkpoint(session, signer=key, origin=origin)  # integrates them first
     events, highest = session.exec(
         select(func.count(), func.max(CaseEvent.log_index)).where(
             col(CaseEvent.case_id).in_(select(ids.c.id))
         )
     ).one()
-    origin = current_app.config["TRAIL_ORIGIN"]
-    key = signer()
-    signed = sign_log_checkpoint(session, signer=key, origin=origin)
     return SignedCheckpoint(
         origin=origin,
         size=signed.size,

@@ -79,17 +79,20 @@ def _recorded(session: Session, case_id: int) -> list[str]:
 
 def delete_erased_files(
     session: Session, *, case: Case, store: BlobStore, mail_folder: Path
-) -> list[Path]:
+) -> list[str]:
     """Delete the bytes of the files the case's erasure recorded (unless held or taken by another
-    case since) and the mail outbox's copies of its messages; the paths deleted."""
+    case since) and the mail outbox's copies of its messages; the SHA-256s and paths deleted."""
     recorded = set(_recorded(session, case.id))
     taken = _named_elsewhere(session, case_id=case.id, shas=recorded)
     blobs = session.exec(select(Blob).where(col(Blob.sha256).in_(sorted(recorded - taken))))
-    paths = [
-        store.path(blob.sha256, restricted=blob.restricted)
+    # A store's delete of something already gone is False: deleted by an earlier run of the job.
+    deleted = [
+        blob.sha256
         for blob in blobs
         if not is_held(session, blob_sha256=blob.sha256)
+        and store.delete(blob.sha256, restricted=blob.restricted)
     ]
+    paths = []
     message_ids = session.exec(
         select(Message.message_id).where(
             Message.case_id == case.id, col(Message.message_id).is_not(None)
@@ -99,11 +102,10 @@ def delete_erased_files(
         found = _MESSAGE_ID.match(message_id)
         if found and OUTBOX_KEY.match(found.group(1)):
             paths.append(mail_folder / f"docket.{found.group(1)}.eml")
-    deleted = []
     for path in paths:
         try:
             os.unlink(path)
         except FileNotFoundError:
             continue  # deleted by an earlier run of the job
-        deleted.append(path)
+        deleted.append(str(path))
     return deleted

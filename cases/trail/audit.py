@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from hashlib import sha256
 from itertools import chain as concatenation
 from typing import Any
@@ -34,9 +35,11 @@ import sqlalchemy as sa
 from psycopg import sql as pg_sql
 from sqlmodel import Session, select
 
+from cases.core.sqltypes import utcnow
 from cases.models import Case
 from cases.trail import merkle
-from cases.trail.blobs import BlobStore, file_digests
+from cases.trail.blobs import BlobStore, stored_digests
+from cases.trail.canonical import utc_timestamp
 from cases.trail.checkpoints import verified_checkpoints
 from cases.trail.erasure import erased_files
 from cases.trail.events import (
@@ -50,6 +53,7 @@ from cases.trail.events import (
 )
 from cases.trail.models import Blob, CaseEvent, EventPayload, LogHead, LogLeaf
 from cases.trail.signed_notes import CheckpointError, KeyFormatError
+from cases.trail.store import pending_events
 
 PARALLEL_FROM = 200_000  # log size from which extra processes pay for their start-up
 # Each event task leaves a segment of every chain it meets to be joined, so processes beyond a
@@ -77,6 +81,8 @@ class AuditReport:
     erased: int = 0
     blobs: int = 0
     erased_blobs: int = 0  # files whose bytes an erasure deleted (`cases.trail.erasure`)
+    pending: int = 0  # events appended and chained, not yet given a log index
+    overdue: str | None = None  # what is wrong when events stayed pending too long
     processes: int = 1
     notes: list[str] = field(default_factory=list)
 
@@ -84,19 +90,28 @@ class AuditReport:
         return [
             f"log: {self.leaves} leaves, {self.nodes} stored subtree hashes recomputed",
             f"checkpoints: {self.checkpoints} signatures and roots checked",
-            f"cases: {self.cases} chains, {self.events} events ({self.erased} payloads erased)",
+            f"cases: {self.cases} chains, {self.events} events ({self.erased} payloads erased"
+            + (f", {self.pending} pending integration)" if self.pending else ")"),
             f"blobs: {self.blobs} files re-hashed"
             + (f", {self.erased_blobs} erased" if self.erased_blobs else ""),
             *self.notes,
+            *([f"WARNING: {self.overdue}"] if self.overdue else []),
         ]
 
 
 def verify_trail(
-    session: Session, *, verifier_key: str, store: BlobStore, case_ref: str | None = None
+    session: Session,
+    *,
+    verifier_key: str,
+    store: BlobStore,
+    case_ref: str | None = None,
+    pending_alert: timedelta | None = None,
 ) -> AuditReport:
     """Verify everything (or one case and the log it lives in); raise TrailError at the first
-    failure."""
+    failure. Events pending integration longer than `pending_alert` are reported as overdue."""
     report = AuditReport()
+    if pending_alert is not None:
+        report.overdue = overdue_integration(session, older_than=pending_alert)
     try:
         checkpoints = verified_checkpoints(session, verifier_key=verifier_key)
     except (CheckpointError, KeyFormatError) as exc:
@@ -139,11 +154,24 @@ def verify_trail(
         _join_chains(session, chains, references, report)
         # Each event matched a leaf of its own (a chain cannot hold an entry hash twice), so as
         # many events as leaves leaves no leaf without an event; otherwise find the one.
-        if report.events != report.leaves:
+        if report.events - report.pending != report.leaves:
             _verify_completeness(session)
         referenced_blobs = None
     _verify_blobs(session, store, referenced_blobs, report)
     return report
+
+
+def overdue_integration(session: Session, *, older_than: timedelta) -> str | None:
+    """What to tell an operator when events have waited longer than `older_than` for a log
+    index (the integrator is not running, or cannot keep up); None when none has."""
+    count, oldest = pending_events(session)
+    if count == 0 or utcnow() - oldest <= older_than:
+        return None
+    return (
+        f"{count} event(s) pending integration, the oldest appended at {utc_timestamp(oldest)}, "
+        f"more than {int(older_than.total_seconds())} s ago: is the log integrator running "
+        "(`flask --app app trail integrate`)?"
+    )
 
 
 # --- tasks ---------------------------------------------------------------------------------------
@@ -618,7 +646,9 @@ def _verify_chains(
             reference = references.get(case_id, "?")
             tag = case_tag(reference)  # once per case: leaf_data would hash it per event
         entry_hash = bytes.fromhex(entry)
-        if leaf is None or leaf != tag + entry_hash:
+        if log_index is None:
+            report.pending += 1  # chained like any other; its leaf is the integrator's to write
+        elif leaf is None or leaf != tag + entry_hash:
             raise TrailError(f"case {reference} event {seq}: not the leaf at log index {log_index}")
         chain.append(
             EventRecord(
@@ -669,13 +699,13 @@ def _verify_blobs(
         blob = rows.get(sha)
         if blob is None:
             raise TrailError(f"blob {sha} is referenced by an event but not stored")
-        path = store.path(sha, restricted=blob.restricted)
-        if not path.exists():
+        try:
+            found = stored_digests(store, sha, restricted=blob.restricted)
+        except FileNotFoundError:
             if erased_files(session, shas=[sha]):
                 report.erased_blobs += 1
                 continue
-            raise TrailError(f"blob {sha} is missing from the store")
-        found = file_digests(path)
+            raise TrailError(f"blob {sha} is missing from the store") from None
         if found.sha256 != sha:
             raise TrailError(f"blob {sha}: its bytes do not match its hash")
         # MD5 and SHA-1 go to NCMEC from these rows, so they are checked against the bytes too.

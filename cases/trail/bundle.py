@@ -9,10 +9,10 @@ import hashlib
 import re
 import shutil
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 from cases.trail.canonical import canonical, parse_utc_timestamp
 from cases.trail.events import EventRecord
@@ -86,7 +86,7 @@ def write_bundle(
     verifier_key: str,
     leaves: Iterable[bytes],
     events: Sequence[tuple[EventRecord, list[bytes]]],
-    blobs: Mapping[str, Path],
+    blobs: Mapping[str, Callable[[], BinaryIO]],
     earlier: Sequence[tuple[str, list[bytes]]] = (),
     withheld: Mapping[str, str] = {},
     created_at: str,
@@ -95,7 +95,8 @@ def write_bundle(
 
     `leaves` are the 64-byte leaf data of log entries 0..size-1, `events` the case's records in
     seq order with their inclusion proofs at the checkpoint's size, `blobs` the files the events
-    name by SHA-256 (but those `withheld` names, each with the reason it is left out), `earlier`
+    name by SHA-256, each a function opening its bytes (but those `withheld` names, each with the
+    reason it is left out), `earlier`
     (checkpoint note, consistency proof to this checkpoint) pairs. The notes must be signed by
     `verifier_key`.
     """
@@ -117,7 +118,7 @@ def write_bundle(
         for sha, source in sorted(blobs.items()):
             if not _HEX64.fullmatch(sha) or sha in withheld:
                 raise ValueError(f"blob name {sha!r} is not a SHA-256 hex digest, or withheld")
-            with Path(source).open("rb") as f:
+            with source() as f:
                 put(f"blobs/{sha}", iter(partial(f.read, _CHUNK), b""))
         for old, note, proof in older:
             put(f"checkpoints/{old.size}.txt", [note.encode("utf-8")])

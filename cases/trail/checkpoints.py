@@ -1,6 +1,7 @@
 """Signing checkpoints of the log, and the signing key's life (no Flask).
 
-Before signing, the log is checked against the newest stored checkpoint: a log that no longer
+Before signing, pending events are integrated (a checkpoint covers everything committed), and the
+log is checked against the newest stored checkpoint: a log that no longer
 contains what was signed before (truncated, rewritten) is never signed again.
 """
 
@@ -12,7 +13,7 @@ from sqlmodel import Session, select
 from cases.trail.events import TrailError
 from cases.trail.models import Checkpoint
 from cases.trail.signed_notes import Signer, generate_signer_key, open_checkpoint, sign_checkpoint
-from cases.trail.store import current_root, root_at
+from cases.trail.store import current_root, integrate_log, root_at
 
 
 def load_signer(*, key_text: str | None, key_path: Path, name: str) -> Signer:
@@ -32,7 +33,9 @@ def latest_checkpoint(session: Session) -> Checkpoint | None:
 
 
 def sign_log_checkpoint(session: Session, *, signer: Signer, origin: str) -> Checkpoint:
-    """Sign the log as it stands, after checking it still extends the newest checkpoint."""
+    """Integrate what is pending and sign the log, after checking it still extends the newest
+    checkpoint."""
+    integrate_log(session)
     size, root = current_root(session)
     previous = latest_checkpoint(session)
     if previous is not None:

@@ -124,6 +124,17 @@ def covering_holds(
     ]
 
 
+def covered_files(session: Session, *, hold: Hold) -> set[str]:
+    """The SHA-256s of the evidence files `hold` covers: those its case's events name, and for a
+    subject-wide hold those of every case about the same subject."""
+    cases = select(Case.id).where(Case.id == hold.case_id)
+    if hold.kind in SUBJECT_WIDE:
+        subject = select(Case.subject_id).where(Case.id == hold.case_id).scalar_subquery()
+        cases = select(Case.id).where(Case.subject_id == subject)
+    headers = session.exec(select(CaseEvent.header).where(col(CaseEvent.case_id).in_(cases)))
+    return {sha for header in headers for sha in json.loads(header)["blobs"]}
+
+
 def is_held(
     session: Session,
     *,

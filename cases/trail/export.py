@@ -4,6 +4,7 @@
 import json
 import shutil
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -51,7 +52,7 @@ def export_case(
     gone = [
         blob.sha256
         for blob in session.exec(select(Blob).where(col(Blob.sha256).in_(sorted(named))))
-        if not store.path(blob.sha256, restricted=blob.restricted).exists()
+        if not store.exists(blob.sha256, restricted=blob.restricted)
     ]
     withhold = {**erased_files(session, shas=gone), **withhold}
     # The event names the files that leave with the bundle (their chain of custody); of those
@@ -72,7 +73,7 @@ def export_case(
     ]
     referenced = {sha for record, _ in events for sha in _header_blobs(record.header)}
     blobs = {
-        blob.sha256: store.path(blob.sha256, restricted=blob.restricted)
+        blob.sha256: partial(store.open, blob.sha256, restricted=blob.restricted)
         for blob in session.exec(
             select(Blob).where(col(Blob.sha256).in_(sorted(referenced - withhold.keys())))
         )

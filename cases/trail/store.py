@@ -1,15 +1,19 @@
-"""Appending to the trail and reading proofs from the database (no Flask).
+"""Appending to the trail, integrating it into the log, and reading proofs (no Flask).
 
-Every event goes through `append_events`: under the log-head lock it extends the case's hash chain
-and the global RFC 6962 log, storing only what an append creates (the leaf, the perfect subtrees it
-completes, the new right border), so an append costs O(log n) whatever the log's size.
+Appending (`append_events`) takes only the case's own lock, extends the case's hash chain and
+stores the event *pending*, with no log index: appends to different cases never wait on each
+other. On PostgreSQL (READ COMMITTED) the lock is `SELECT … FOR UPDATE` on the case rows, taken
+before the chain heads are read, so the head read is the committed one; on SQLite the writing
+transaction began with BEGIN IMMEDIATE and already holds the database's write lock.
+UNIQUE(case_id, seq) and UNIQUE(case_id, prev_hash) are the backstop.
 
-Serialisation: on SQLite the writing transaction began with BEGIN IMMEDIATE and already holds the
-database's write lock; on PostgreSQL (READ COMMITTED) `SELECT … FOR UPDATE` on the single log-head
-row queues appenders, and because every appender takes that lock before reading a case's head, the
-head it reads is the committed one. UNIQUE(case_id, seq) and UNIQUE(case_id, prev_hash) are the
-backstop. The scale-out path (an integrator assigning log indexes in batches, as Trillian and
-Tessera do) changes only this module: callers see `append_event(s)` and nothing else.
+Integrating (`integrate_log`, as Trillian's and Tessera's integrators do) takes the single
+log-head lock, gives the committed pending events the next log indexes in id order, stores their
+leaves and the perfect subtrees they complete, and moves the head: a whole batch per lock, O(log n)
+per event whatever the log's size. A leaf's bytes do not depend on its index, so nothing hashed
+changes when an event is integrated; the one write to an event row is its log index, from NULL to
+a value, once (the only UPDATE the trail's triggers let through). Event ids are drawn after the
+case lock, so a case's events are integrated in chain order.
 """
 
 import functools
@@ -29,8 +33,8 @@ from cases.trail.events import (
     GENESIS,
     EventRecord,
     build_header,
+    case_tag,
     entry_hash,
-    leaf_data,
     new_salt,
     payload_commitment,
 )
@@ -55,7 +59,7 @@ class StoredEvent:
     actor: str
     at: datetime
     header: str
-    log_index: int
+    log_index: int | None  # None until integrated
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ def append_event(
     payload: dict[str, Any] | None = None,
     blobs: Sequence[str] = (),
 ) -> StoredEvent:
-    """Append one event to `case`'s chain and the global log, in the caller's transaction."""
+    """Append one event to `case`'s chain, pending integration, in the caller's transaction."""
     event = NewEvent(case=case, type=type, actor=actor, payload=payload or {}, blobs=blobs)
     return append_events(session, [event])[0]
 
@@ -88,7 +92,15 @@ def append_event(
 _EVENTS = CaseEvent.__table__
 _LATER = _EVENTS.alias("later")
 _HEAD = LogHead.__table__
+_CASES = sa.table("case_file", sa.column("id"), sa.column("reference"))
 _LOCK_HEAD = sa.select(_HEAD.c.size, _HEAD.c.border).where(_HEAD.c.id == 1).with_for_update()
+_LOCK_HEAD_OR_SKIP = _LOCK_HEAD.with_for_update(skip_locked=True)
+_LOCK_CASES = (
+    sa.select(_CASES.c.id)
+    .where(_CASES.c.id.in_(sa.bindparam("case_ids", expanding=True)))
+    .order_by(_CASES.c.id)
+    .with_for_update()
+)
 _UPDATE_HEAD = _HEAD.update().where(_HEAD.c.id == 1)
 _CASE_HEADS = sa.select(_EVENTS.c.case_id, _EVENTS.c.seq, _EVENTS.c.entry_hash).where(
     _EVENTS.c.case_id.in_(sa.bindparam("case_ids", expanding=True)),
@@ -101,27 +113,39 @@ _INSERT_EVENTS = _EVENTS.insert()
 _INSERT_PAYLOADS = EventPayload.__table__.insert()
 _INSERT_LEAVES = LogLeaf.__table__.insert()
 _INSERT_NODES = LogNode.__table__.insert()
+_PENDING = (
+    sa.select(_EVENTS.c.id, _EVENTS.c.entry_hash, _CASES.c.reference)
+    .join(_CASES, _CASES.c.id == _EVENTS.c.case_id)
+    .where(_EVENTS.c.log_index.is_(None))
+    .order_by(_EVENTS.c.id)
+)
+_PENDING_SUMMARY = sa.select(sa.func.count(), sa.func.min(_EVENTS.c.at)).where(
+    _EVENTS.c.log_index.is_(None)
+)
+_SET_LOG_INDEX = (
+    _EVENTS.update()
+    .where(_EVENTS.c.id == sa.bindparam("event"))
+    .values(log_index=sa.bindparam("index"))
+)
+# Set on a session that appended, for whoever integrates after its commit.
+APPENDED = "docket.trail.appended"
 
 
 def append_events(
     session: Session, events: Sequence[NewEvent], *, at: datetime | None = None
 ) -> list[StoredEvent]:
-    """Append several events under one lock (one transaction, one log-head update)."""
+    """Append several events, pending integration, under their cases' locks (one statement per
+    table); `integrate_log` gives them log indexes after commit."""
     if not events:
         return []
     at = at or utcnow()
     timestamp = utc_timestamp(at)
-    # Everything that does not depend on the log's state is done before taking the lock, and
-    # each table is written with one statement: the lock is held for a fixed number of round
-    # trips however many events a batch appends.
+    # Everything that does not depend on the chains' state is done before taking the locks.
     sealed = [_seal(event.payload) for event in events]
     session.flush()  # cases created in this transaction need their ids
+    heads = _lock_case_heads(session, {event.case.id for event in events})
     ids = reserve_ids(session, _EVENTS, len(events))
-    size, border = lock_log_head(session)
-    heads = _case_heads(session, {event.case.id for event in events})
     stored: list[StoredEvent] = []
-    leaves: list[dict] = []
-    nodes: list[dict] = []
     for event, id, (_, _, commitment) in zip(events, ids, sealed, strict=True):
         case, event_type = event.case, EventType(event.type)
         seq, prev = heads.get(case.id, (0, GENESIS))
@@ -147,15 +171,9 @@ def append_events(
                 actor=event.actor,
                 at=at,
                 header=header.decode("utf-8"),
-                log_index=size,
+                log_index=None,
             )
         )
-        data = leaf_data(case.reference, digest)
-        leaves.append({"index": size, "data": data})
-        border, created = merkle.append_leaf(border, size, merkle.leaf_hash(data))
-        # Level 0 is the leaf hash, derived from log_leaf.
-        nodes.extend({"level": lv, "index": i, "hash": h} for lv, i, h in created if lv > 0)
-        size += 1
         heads[case.id] = (seq + 1, digest)
     session.execute(_INSERT_EVENTS, [vars(row) for row in stored])
     session.execute(
@@ -165,13 +183,54 @@ def append_events(
             for row, (payload, salt, _) in zip(stored, sealed, strict=True)
         ],
     )
+    session.info[APPENDED] = True
+    return stored
+
+
+def integrate_log(session: Session, *, limit: int | None = None, wait: bool = True) -> int:
+    """Give the committed pending events (and this transaction's own) the next log indexes,
+    at most `limit` of them, under the log-head lock; returns how many were integrated.
+
+    With `wait=False` an integrator already at work is left to it (PostgreSQL: SKIP LOCKED) and
+    0 is returned: what it misses, the next run takes.
+    """
+    head = session.execute(_LOCK_HEAD if wait else _LOCK_HEAD_OR_SKIP).one_or_none()
+    if head is None:
+        return 0
+    size, border = head.size, [bytes.fromhex(h) for h in head.border]
+    pending = session.execute(_PENDING if limit is None else _PENDING.limit(limit)).all()
+    if not pending:
+        return 0
+    leaves: list[dict] = []
+    nodes: list[dict] = []
+    indexes: list[dict] = []
+    tags: dict[str, bytes] = {}
+    for event_id, entry, reference in pending:
+        if (tag := tags.get(reference)) is None:
+            tag = tags[reference] = case_tag(reference)  # hashed once per case in a batch
+        data = tag + bytes.fromhex(entry)
+        leaves.append({"index": size, "data": data})
+        indexes.append({"event": event_id, "index": size})
+        border, created = merkle.append_leaf(border, size, merkle.leaf_hash(data))
+        # Level 0 is the leaf hash, derived from log_leaf.
+        nodes.extend({"level": lv, "index": i, "hash": h} for lv, i, h in created if lv > 0)
+        size += 1
     session.execute(_INSERT_LEAVES, leaves)
     if nodes:
         session.execute(_INSERT_NODES, nodes)
+    session.execute(_SET_LOG_INDEX, indexes)
     session.execute(_UPDATE_HEAD, {"size": size, "border": [h.hex() for h in border]})
-    # An ORM copy of the head read earlier in this transaction is now out of date.
+    # ORM copies read earlier in this transaction are now out of date.
     expire_cached(session, LogHead, 1)
-    return stored
+    for row in indexes:
+        expire_cached(session, CaseEvent, row["event"])
+    return len(pending)
+
+
+def pending_events(session: Session) -> tuple[int, datetime | None]:
+    """How many events await integration, and when the oldest of them was appended."""
+    count, oldest = session.execute(_PENDING_SUMMARY).one()
+    return count, oldest
 
 
 def _seal(payload: dict[str, Any]) -> tuple[bytes, bytes, bytes]:
@@ -181,15 +240,11 @@ def _seal(payload: dict[str, Any]) -> tuple[bytes, bytes, bytes]:
     return payload_bytes, salt, payload_commitment(salt, payload_bytes)
 
 
-def lock_log_head(session: Session) -> tuple[int, list[bytes]]:
-    """The log's size and right border, locked for this transaction (FOR UPDATE; SQLite
-    already holds its lock)."""
-    size, border = session.execute(_LOCK_HEAD).one()
-    return size, [bytes.fromhex(h) for h in border]
-
-
-def _case_heads(session: Session, case_ids: set[int]) -> dict[int, tuple[int, bytes]]:
-    """(seq, entry hash) of the last event of each case that has one, in one query."""
+def _lock_case_heads(session: Session, case_ids: set[int]) -> dict[int, tuple[int, bytes]]:
+    """Lock the cases (in id order, so two appenders never deadlock), then read the (seq, entry
+    hash) of each one's last event: read after the lock, it is the committed head."""
+    if session.bind.dialect.name != "sqlite":  # SQLite's writer already holds the database
+        session.execute(_LOCK_CASES, {"case_ids": sorted(case_ids)})
     rows = session.execute(_CASE_HEADS, {"case_ids": list(case_ids)})
     return {case_id: (seq, bytes.fromhex(entry)) for case_id, seq, entry in rows}
 

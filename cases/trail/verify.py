@@ -434,6 +434,12 @@ def _read_event_line(line: bytes, number: int) -> tuple[EventRecord, list[bytes]
     if obj.keys() != _EVENT_KEYS:
         raise VerificationError(f"{where}: not an event record")
     seq, log_index, erased = obj["seq"], obj["log_index"], obj["erased"]
+    if log_index is None:
+        # An export integrates before it signs, so only an edit leaves an event without a leaf.
+        raise VerificationError(
+            f"{where}: the event is pending, with no log index: a bundle holds "
+            "only events integrated into its checkpoint's log"
+        )
     if not _is_count(seq) or not _is_count(log_index) or not isinstance(erased, bool):
         raise VerificationError(f"{where}: seq, log_index or erased has the wrong type")
     payload, salt = obj["payload"], obj["salt"]

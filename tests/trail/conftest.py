@@ -18,12 +18,19 @@ from cases.trail.checkpoints import sign_log_checkpoint
 from cases.trail.export import export_case
 from cases.trail.models import CaseEvent
 from cases.trail.signed_notes import Signer, generate_signer_key
-from cases.trail.store import append_event
+from cases.trail.store import APPENDED, append_event
 from tests.factories import make_case
 
 ORIGIN = "docket.example/trail"
 ACTOR = "user:1"
 MAX_BLOB = 1 << 20
+
+
+def commit_pending(session: Session) -> None:
+    """Commit, leaving what was appended pending: without the integration the embedded default
+    runs right after a commit."""
+    session.info.pop(APPENDED, None)
+    session.commit()
 
 
 @pytest.fixture(scope="session")

@@ -106,10 +106,10 @@ def test_the_end_of_the_log(scene, session, passes, edit, message):
         scene.verify(session)
 
 
-def test_an_event_without_a_log_index(scene, session, passes):
-    # In no log range: found apart, and judged by verify_chain with the rest of its case.
+def test_an_integrated_event_made_to_look_pending(scene, session, passes):
+    # In no log range: its chain is judged apart and holds; the leaf it leaves behind does not.
     a4 = scene.event(session, "A", 4)
+    message = f"log leaf {a4.log_index} has no event: an event was deleted"
     tamper(session, sa.update(CaseEvent).where(CaseEvent.id == a4.id).values(log_index=None))
-    message = f"case {scene.a.reference} event 4: not the leaf at log index None"
     with pytest.raises(TrailError, match=f"^{message}$"):
         scene.verify(session)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,10 @@ class World:
         root = merkle.root_at(size, self.log.node)
         return sign_checkpoint(signer or self.signer, origin=ORIGIN, size=size, root=root)
 
+    def openers(self, shas) -> dict:
+        """`write_bundle`'s blobs: a function opening each file."""
+        return {sha: partial(self.blobs[sha].open, "rb") for sha in shas}
+
     def export(self, out: Path, case: str, *, earlier=(EARLY,), signer: Signer | None = None):
         signer = signer or self.signer
         size = len(self.log.leaves)
@@ -120,7 +125,7 @@ class World:
             verifier_key=signer.verifier_key,
             leaves=self.log.leaves,
             events=[(r, merkle.inclusion_proof(r.log_index, size, self.log.node)) for r in chain],
-            blobs={sha: self.blobs[sha] for sha in named},
+            blobs=self.openers(named),
             earlier=[
                 (self.checkpoint(m, signer), merkle.consistency_proof(m, size, self.log.node))
                 for m in earlier

@@ -30,6 +30,7 @@ from cases.trail.store import (
     consistency_proof,
     current_root,
     inclusion_proof,
+    integrate_log,
     log_size,
     root_at,
 )
@@ -111,8 +112,10 @@ def test_batch_append_is_one_transaction_over_several_cases(session, cases):
         for n in range(150)
     ]
     rows = append_events(session, batch, at=at)
-    session.commit()
-    assert [row.log_index for row in rows] == list(range(1, 151))
+    session.commit()  # and integrated right after, on the embedded default
+    assert [row.log_index for row in rows] == [None] * 150  # as appended: pending
+    indexes = select(CaseEvent.log_index).where(CaseEvent.id.in_([row.id for row in rows]))
+    assert sorted(session.exec(indexes)) == list(range(1, 151))
     assert {json.loads(row.header)["at"] for row in rows} == {utc_timestamp(at)}
     assert_chain(session, cases[0], 51)
     assert_chain(session, cases[1], 50)
@@ -128,6 +131,7 @@ def test_batch_append_rolls_back_as_a_whole(session, cases):
     size, border = head.size, list(head.border)
     batch = [NewEvent(case=case, type=EventType.note, actor="job:x") for case in cases * 4]
     append_events(session, batch)
+    integrate_log(session)
     assert log_size(session) == 13  # visible inside the transaction...
     session.rollback()
     session.expire_all()

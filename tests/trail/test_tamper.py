@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from cases.enums import EventType
 from cases.trail import export
 from cases.trail.canonical import canonical
 from cases.trail.erasure import erase_payload
@@ -26,8 +27,9 @@ from cases.trail.signed_notes import (
     open_checkpoint,
     sign_checkpoint,
 )
+from cases.trail.store import append_event
 from cases.trail.verify import VerificationError, verify_bundle
-from tests.trail.conftest import IN_TASKS, ORIGIN, Scene
+from tests.trail.conftest import IN_TASKS, ORIGIN, Scene, commit_pending
 from tests.trail.tampering import (
     edit_event_lines,
     forged_checkpoint,
@@ -206,6 +208,9 @@ class Tamper:
     bundle: str | None = None  # the offline verifier's message on a bundle exported afterwards
     export: str | None = None  # ...or the export refuses, with this message
     previous: str | None = None  # ...or the bundle passes, but not against the auditor's copy
+    # verify_trail's message when a pending event follows each chain and the edit leaves it
+    # alone (its prev still names the event as it was); None: the same as `db`.
+    db_before_pending: str | None = None
 
 
 ROOT_CHANGED = (
@@ -253,6 +258,7 @@ TAMPERS = {
         deleted_event("A", 4),
         db="log leaf 9 has no event: an event was deleted",
         bundle="incomplete: log entry 9 belongs to case {A} but no event in the bundle matches it",
+        db_before_pending="case {A} event 4: expected seq 4, found 5",
     ),
     "deleted last event of the log and its leaf": Tamper(
         deleted_event("C", 4, leaf=True),
@@ -312,6 +318,7 @@ TAMPERS = {
     "history rewritten and re-signed, old checkpoints deleted": Tamper(
         rewritten_history(keep_checkpoints=False),
         db=None,  # nothing inside the database is left to compare with: see DESIGN section 4
+        db_before_pending="case {A} event 5: stored prev hash does not link to the previous event",
         previous=r"split view or rewritten history: the log in the bundle \(size 13\) does not "
         r"extend your previous checkpoint \(size 12\)",
     ),
@@ -341,17 +348,25 @@ def held_by_auditor(scene) -> str:
     return scene.checkpoints[-1].note
 
 
+@pytest.mark.parametrize("pending", [0, 1], ids=["all integrated", "with pending events"])
 @pytest.mark.parametrize("case", TAMPERS.values(), ids=TAMPERS.keys())
-def test_trail_verify_catches(scene, session, case: Tamper, passes):
+def test_trail_verify_catches(scene, session, case: Tamper, passes, pending):
+    # Pending events (a fifth of each case, appended and not yet integrated) change nothing
+    # that catches an edit; tests/trail/test_integration.py edits pending events themselves.
+    for name in "ABC"[: 3 * pending]:
+        append_event(session, case=scene.cases[name], type=EventType.note, actor="user:1")
+    commit_pending(session)
     report = scene.verify(session)  # genuine before the edit
-    assert (report.events, report.processes) == (12, 6 if passes == IN_TASKS else 1)
+    assert (report.events, report.pending) == (12 + 3 * pending, 3 * pending)
+    assert report.processes == (6 if passes == IN_TASKS else 1)
     case.edit(session, scene)
-    if case.db is None:
+    message = (pending and case.db_before_pending) or case.db
+    if message is None:
         # The documented limit: a thorough owner leaves nothing inside the database to compare
         # with; the checkpoint held outside it is what catches this (the bundle test below).
         assert scene.verify(session).events == 12
         return
-    with pytest.raises(TrailError, match=f"^{expected(case.db, scene)}$"):
+    with pytest.raises(TrailError, match=f"^{expected(message, scene)}$"):
         scene.verify(session)
 
 
@@ -462,6 +477,11 @@ BUNDLE_EDITS = {
     "payload edited, manifest re-hashed": (
         _events(lambda lines: lines[0].update(payload='{"text":"edited"}')),
         "case {A} event 1: payload does not match its commitment",
+    ),
+    "an event made pending, manifest re-hashed": (
+        _events(lambda lines: lines[-1].update(log_index=None, inclusion_proof=[])),
+        "events.jsonl line 5: the event is pending, with no log index: a bundle holds only events "
+        "integrated into its checkpoint's log",
     ),
     "last event dropped, manifest re-hashed": (
         _events(lambda lines: lines.pop()),

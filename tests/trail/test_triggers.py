@@ -1,5 +1,6 @@
-"""The append-only triggers (migration 0002), on whichever engine this run uses: trail rows can
-be inserted, never updated or deleted, except payload rows, which erasure deletes."""
+"""The append-only triggers (migrations 0002 and 0008), on whichever engine this run uses: trail
+rows can be inserted, never updated or deleted, except payload rows, which erasure deletes, and
+an event's log index, which the integrator sets once, from NULL."""
 
 import io
 
@@ -10,10 +11,10 @@ from sqlmodel import func, select
 from cases.enums import EventType
 from cases.trail.blobs import store_blob
 from cases.trail.checkpoints import sign_log_checkpoint
-from cases.trail.models import TRAIL_INSERT_ONLY, LogHead
+from cases.trail.models import TRAIL_INSERT_ONLY, CaseEvent, LogHead
 from cases.trail.store import append_event
 from tests.factories import make_case
-from tests.trail.conftest import ORIGIN
+from tests.trail.conftest import ORIGIN, commit_pending
 
 EDITS = {
     "case_event": "UPDATE case_event SET actor = 'user:9'",
@@ -81,6 +82,37 @@ def test_the_log_head_stays_writable(session, rows):
     session.connection().exec_driver_sql("UPDATE log_head SET size = size")
     session.commit()
     assert session.exec(select(LogHead.size)).one() == 2
+
+
+def pending_event(session, case) -> int:
+    event = append_event(session, case=case, type=EventType.note, actor="user:1")
+    commit_pending(session)
+    return event.id
+
+
+def test_the_integrator_may_set_a_log_index_once(session, rows):
+    event_id = pending_event(session, rows)
+    set_index = "UPDATE case_event SET log_index = :index WHERE id = :id"
+    session.connection().execute(sa.text(set_index), {"index": 2, "id": event_id})
+    session.commit()
+    with pytest.raises(sa.exc.DBAPIError, match="trail table case_event is append-only: UPDATE"):
+        session.connection().execute(sa.text(set_index), {"index": 3, "id": event_id})
+    session.rollback()
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["actor = 'user:9'", "header = header || ' '", "entry_hash = prev_hash", "seq = seq + 100"],
+)
+def test_nothing_else_changes_with_the_log_index(session, rows, change):
+    event_id = pending_event(session, rows)
+    with pytest.raises(sa.exc.DBAPIError, match="trail table case_event is append-only: UPDATE"):
+        session.connection().execute(
+            sa.text(f"UPDATE case_event SET log_index = 2, {change} WHERE id = :id"),
+            {"id": event_id},
+        )
+    session.rollback()
+    assert session.get(CaseEvent, event_id).log_index is None
 
 
 def test_inserts_are_allowed(session, rows):

@@ -40,7 +40,7 @@ def export(world: World, out: Path, *, withheld: dict[str, str]) -> Path:
         verifier_key=world.signer.verifier_key,
         leaves=world.log.leaves,
         events=[(r, merkle.inclusion_proof(r.log_index, size, world.log.node)) for r in chain],
-        blobs={sha: world.blobs[sha] for sha in named - withheld.keys()},
+        blobs=world.openers(named - withheld.keys()),
         withheld=withheld,
         created_at=AT,
     )
