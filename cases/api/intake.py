@@ -34,7 +34,7 @@ from cases.core.extensions import limiter, public_limit
 from cases.core.web import body_limit
 from cases.enums import ApiScope, AppellantKind, ReportSource
 from cases.intake.public_reports import PublicReport, submit_public_report
-from cases.intake.service import IntakeError, IntakeItem, IntakeOutcome, receive, receive_all, route
+from cases.intake.service import IntakeError, IntakeItem, IntakeOutcome, receive, receive_all
 from cases.lifecycle.actors import Actor
 from cases.models import ApiKey
 from cases.portal.links import issue_link, link_url
@@ -123,7 +123,9 @@ def detection_item(
         files=(FileHashes(**hashes),) if hashes else (),
     )
     try:
-        route(item)  # pure: an item that cannot be routed is refused before anything is written
+        # Pure, and kept on the item for intake: one that cannot be routed is refused before
+        # anything is written.
+        item.routed  # noqa: B018
     except IntakeError as exc:
         raise invalid({json_path(prefix, (exc.field,)): str(exc)}) from None
     return item

@@ -117,6 +117,12 @@ class IntakeItem:
     public: bool = False
     client: str | None = None  # the address a public notice came from, when known
 
+    @functools.cached_property
+    def routed(self) -> tuple[Clause, int]:
+        """`route(self)`, worked out once: the API routes an item to refuse it before anything is
+        written, and intake then reads the same answer."""
+        return route(self)
+
 
 @dataclass(frozen=True)
 class IntakeOutcome:
@@ -213,15 +219,38 @@ _SUBJECTS = Subject.__table__
 _NAMED = ("display", "contact_email", "contact_locale")  # what a trusted sender may name
 
 
+_CASES = Case.__table__
+_DECISIONS = Decision.__table__
+
+
+def _enforced(case_id: sa.ColumnElement) -> sa.ColumnElement[bool]:
+    """Whether the case `case_id` ended in a restriction (a decision other than no action)."""
+    return sa.exists().where(
+        _DECISIONS.c.case_id == case_id, _DECISIONS.c.restriction != Restriction.no_action
+    )
+
+
 @functools.cache
 def _upsert_subjects(dialect: str) -> sa.Insert:
     """INSERT … ON CONFLICT DO UPDATE … RETURNING for `dialect`: creates the new subjects and
     locks the existing ones (an update to the same value takes the row lock), returning each
-    row as it now stands: an existing subject's display name and contact before this batch."""
+    row as it now stands: an existing subject's display name and contact before this batch,
+    and how many of its cases ended in a restriction (the score's prior enforcement), so that
+    takes no statement of its own."""
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_SUBJECTS)
+    # `_enforced`, spelled out: SQLAlchemy renders SQLite's RETURNING without table names, which
+    # this subquery's columns need (case_file and decision both have an id).
+    enforced = sa.literal_column(
+        "(SELECT count(*) FROM case_file AS enforced_case"
+        " WHERE enforced_case.subject_id = subject.id AND EXISTS (SELECT 1 FROM decision"
+        " WHERE decision.case_id = enforced_case.id"
+        f" AND decision.restriction != '{Restriction.no_action.value}'))"
+    ).label("enforced")
     return insert.on_conflict_do_update(
         index_elements=["kind", "external_id"], set_={"display": _SUBJECTS.c.display}
-    ).returning(_SUBJECTS.c.kind, _SUBJECTS.c.external_id, _SUBJECTS.c.id, *_SUBJECTS.c[_NAMED])
+    ).returning(
+        _SUBJECTS.c.kind, _SUBJECTS.c.external_id, _SUBJECTS.c.id, *_SUBJECTS.c[_NAMED], enforced
+    )
 
 
 _UPDATE_SUBJECTS = _SUBJECTS.update().where(_SUBJECTS.c.id == sa.bindparam("subject_id"))
@@ -229,10 +258,12 @@ _UPDATE_SUBJECTS = _SUBJECTS.update().where(_SUBJECTS.c.id == sa.bindparam("subj
 
 @dataclass(frozen=True)
 class LockedSubjects:
-    """The batch's subjects, locked: their ids, and each display name it changed (old, new)."""
+    """The batch's subjects, locked: their ids, each display name it changed (old, new), and
+    how many of each one's cases ended in a restriction (by subject id)."""
 
     ids: dict[SubjectKey, int]
     renamed: dict[SubjectKey, tuple[str | None, str]]
+    enforced: dict[int, int]
 
 
 def content_subject(reference: str) -> SubjectRef:
@@ -276,7 +307,7 @@ def lock_subjects(session: Session, items: Iterable[IntakeItem]) -> LockedSubjec
         replace |= replacing
         fill |= filling
     if not named:
-        return LockedSubjects(ids={}, renamed={})
+        return LockedSubjects(ids={}, renamed={}, enforced={})
     now = utcnow()
     rows = session.execute(
         _upsert_subjects(session.bind.dialect.name),
@@ -287,11 +318,12 @@ def lock_subjects(session: Session, items: Iterable[IntakeItem]) -> LockedSubjec
         ],
     ).all()
     ids: dict[SubjectKey, int] = {}
+    enforced: dict[int, int] = {}
     updates: list[dict[str, Any]] = []
     renamed: dict[SubjectKey, tuple[str | None, str]] = {}
     for row in rows:  # a new subject's row holds what was given; an existing one's, what it had
         key, before = (row.kind, row.external_id), row._mapping
-        ids[key] = row.id
+        ids[key], enforced[row.id] = row.id, row.enforced
         replace, fill = named[key]
         after = {
             name: replace.get(name, fill.get(name) if before[name] is None else before[name])
@@ -305,7 +337,7 @@ def lock_subjects(session: Session, items: Iterable[IntakeItem]) -> LockedSubjec
         session.execute(_UPDATE_SUBJECTS, updates)
         for update in updates:
             expire_cached(session, Subject, update["subject_id"])
-    return LockedSubjects(ids=ids, renamed=renamed)
+    return LockedSubjects(ids=ids, renamed=renamed, enforced=enforced)
 
 
 @dataclass
@@ -331,10 +363,9 @@ class _CaseRow:
     sla_breached: bool = False
 
 
-_CASES = Case.__table__
 _ROW_COLUMNS = [_CASES.c[name] for name in _CaseRow.__dataclass_fields__]
 _OPEN_CASES = (
-    sa.select(*_ROW_COLUMNS)
+    sa.select(*_ROW_COLUMNS, _enforced(_CASES.c.id).label("enforced"))
     .where(
         _CASES.c.subject_id.in_(sa.bindparam("subject_ids", expanding=True)),
         _CASES.c.workflow_name.in_(sa.bindparam("workflows", expanding=True)),
@@ -346,22 +377,18 @@ _OPEN_CASES = (
 _INSERT_CASES = _CASES.insert()
 # SET takes the columns each parameter set names (the id is bound as "case_id").
 _UPDATE_CASES = _CASES.update().where(_CASES.c.id == sa.bindparam("case_id"))
-_ENFORCED = (
-    sa.select(_CASES.c.subject_id, _CASES.c.id)
-    .distinct()
-    .join(Decision.__table__, Decision.__table__.c.case_id == _CASES.c.id)
-    .where(
-        _CASES.c.subject_id.in_(sa.bindparam("subject_ids", expanding=True)),
-        Decision.__table__.c.restriction != Restriction.no_action,
-    )
+_PRIOR_ENFORCED = sa.select(sa.func.count()).where(
+    _CASES.c.subject_id == sa.bindparam("subject_id"),
+    _CASES.c.id != sa.bindparam("excluding"),
+    _enforced(_CASES.c.id),
 )
 
 
 def open_cases_for(
     session: Session, *, keys: Iterable[tuple[int, str]]
-) -> dict[tuple[int, str], _CaseRow]:
+) -> tuple[dict[tuple[int, str], _CaseRow], set[int]]:
     """Each (subject id, workflow)'s open case, if any (the newest not in a resolved stage),
-    locked for this transaction."""
+    locked for this transaction; and the ids of those that ended in a restriction."""
     keys = set(keys)
     rows = session.execute(
         _OPEN_CASES,
@@ -370,21 +397,23 @@ def open_cases_for(
             "workflows": sorted({workflow for _, workflow in keys}),
         },
     )
-    cases = (_CaseRow(**row._mapping) for row in rows)
-    return {key: case for case in cases if (key := (case.subject_id, case.workflow_name)) in keys}
-
-
-def enforced_cases(session: Session, *, subject_ids: Iterable[int]) -> dict[int, set[int]]:
-    """The ids of each subject's cases that ended in a restriction."""
-    found: dict[int, set[int]] = defaultdict(set)
-    for subject_id, case_id in session.execute(_ENFORCED, {"subject_ids": sorted(subject_ids)}):
-        found[subject_id].add(case_id)
-    return found
+    cases: dict[tuple[int, str], _CaseRow] = {}
+    enforced: set[int] = set()
+    for row in rows:
+        *columns, restricted = row
+        case = _CaseRow(*columns)
+        if (key := (case.subject_id, case.workflow_name)) in keys:
+            cases[key] = case
+            if restricted:
+                enforced.add(case.id)
+    return cases, enforced
 
 
 def prior_enforced(session: Session, *, subject_id: int, excluding: int | None) -> int:
     """Earlier cases about the subject that ended in a restriction."""
-    return len(enforced_cases(session, subject_ids=[subject_id])[subject_id] - {excluding})
+    # No case has id 0: excluding nothing.
+    params = {"subject_id": subject_id, "excluding": excluding or 0}
+    return session.execute(_PRIOR_ENFORCED, params).scalar_one()
 
 
 def _known_reporters(
@@ -498,7 +527,7 @@ class _Batch:
     # By case key; the fold adds the cases it opens, and both change as it goes.
     cases: dict[tuple[int, str], _CaseRow]
     tallies: dict[tuple[int, str], _Tally]
-    enforced: dict[int, set[int]]  # by subject id
+    enforced: dict[int, int]  # how many of each subject's cases ended in a restriction
     renamed: dict[SubjectKey, tuple[str | None, str]]  # display names changed: (old, new)
 
 
@@ -513,7 +542,7 @@ class _Folded:
 def _plan_and_lock(session: Session, *, items: Sequence[IntakeItem]) -> _Batch:
     """Route the items, lock their subjects and open cases, read prior enforcement and reporters."""
     session.flush()  # pending ORM changes first: the statements below read and write around them
-    claimed = [route(item) for item in items]
+    claimed = [item.routed for item in items]
     matches = item_matches(session, items=items)
     routes = [
         matched_route() if found else sent for sent, found in zip(claimed, matches, strict=True)
@@ -524,8 +553,7 @@ def _plan_and_lock(session: Session, *, items: Sequence[IntakeItem]) -> _Batch:
         (subjects.ids[(item.subject.kind, item.subject.external_id)], clause.workflow)
         for item, (clause, _) in zip(items, routes, strict=True)
     ]
-    cases = open_cases_for(session, keys=keys)
-    enforced = enforced_cases(session, subject_ids=subjects.ids.values())
+    cases, enforced_open = open_cases_for(session, keys=keys)
     reporter_keys = [reporter_key(item) for item in items]
     counts, seen = _known_reporters(
         session, case_ids={case.id for case in cases.values()}, keys=set(reporter_keys)
@@ -534,7 +562,7 @@ def _plan_and_lock(session: Session, *, items: Sequence[IntakeItem]) -> _Batch:
         key: _Tally(
             *counts.get(case.id, (0, 0)),
             seen={k for case_id, k in seen if case_id == case.id},
-            prior_enforced=len(enforced[case.subject_id] - {case.id}),
+            prior_enforced=subjects.enforced[case.subject_id] - (case.id in enforced_open),
         )
         for key, case in cases.items()
     }
@@ -548,7 +576,7 @@ def _plan_and_lock(session: Session, *, items: Sequence[IntakeItem]) -> _Batch:
         workflows=workflows,
         cases=cases,
         tallies=tallies,
-        enforced=enforced,
+        enforced=subjects.enforced,
         renamed=subjects.renamed,
     )
 
@@ -569,7 +597,7 @@ def _fold(batch: _Batch, *, now: datetime) -> _Folded:
             )
             cases[key] = case
             tallies[key] = _Tally(
-                count=0, anonymous=0, seen=set(), prior_enforced=len(batch.enforced[key[0]])
+                count=0, anonymous=0, seen=set(), prior_enforced=batch.enforced[key[0]]
             )
         tally = tallies[key]
         tally.add(rkey)

@@ -9,9 +9,12 @@ from collections.abc import Collection
 from functools import cache
 from pathlib import Path
 
+import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from cases.core.sqltypes import utcnow
 from cases.models import WorkflowDefinition
 from workflows import (
     DSA_STATEMENT_CATEGORIES,
@@ -49,6 +52,9 @@ class Definitions:
         self.policy: Policy = load_policy(
             policy_path, workflows=self.workflows, dsa_categories=dsa_categories
         )
+        # Digests known to be on record in the database (rows are never deleted): checked once
+        # per process, not on every case opened.
+        self.registered: set[str] = set()
 
     def current(self, name: str) -> Workflow:
         try:
@@ -65,17 +71,47 @@ def definitions() -> Definitions:
     return current_app.extensions[EXTENSION]
 
 
+_DEFINITION_EXISTS = sa.select(sa.literal(1)).where(
+    WorkflowDefinition.__table__.c.digest == sa.bindparam("digest")
+)
+# The digests this session's transaction inserted (a session lives for one request or job).
+_INSERTED = "docket.definitions.inserted"
+
+
+@cache
+def _insert_definition(dialect: str) -> sa.Insert:
+    """INSERT … ON CONFLICT DO NOTHING: the first case on a new definition is often opened by
+    several processes at once (a fresh database, a changed file deployed to every machine)."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
+        WorkflowDefinition.__table__
+    )
+    return insert.on_conflict_do_nothing(index_elements=["digest"])
+
+
 def register_definition(session: Session, workflow: Workflow) -> None:
     """Keep the exact text of a definition a case is about to run on (once per digest)."""
-    if session.get(WorkflowDefinition, workflow.digest) is None:
-        session.add(
-            WorkflowDefinition(
-                digest=workflow.digest,
-                name=workflow.name,
-                version=workflow.version,
-                source=workflow.source,
-            )
-        )
+    known = definitions().registered
+    if workflow.digest in known:
+        return
+    found = session.execute(_DEFINITION_EXISTS, {"digest": workflow.digest}).first()
+    inserted_here = session.info.setdefault(_INSERTED, set())
+    if found is not None:
+        # Committed by someone (read committed), unless this transaction inserted it: that one
+        # could still roll back, so only a row found otherwise is remembered.
+        if workflow.digest not in inserted_here:
+            known.add(workflow.digest)
+        return
+    session.execute(
+        _insert_definition(session.bind.dialect.name),
+        {
+            "digest": workflow.digest,
+            "name": workflow.name,
+            "version": workflow.version,
+            "source": workflow.source,
+            "registered_at": utcnow(),
+        },
+    )
+    inserted_here.add(workflow.digest)
 
 
 def workflow_for(session: Session, *, name: str, digest: str) -> Workflow:
