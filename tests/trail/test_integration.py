@@ -347,10 +347,12 @@ def test_payloads_stay_apart_from_pending_state(session):
 
 def trail_rows(session) -> dict[str, list]:
     session.commit()
-    return {
+    rows = {
         table: session.connection().exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1").all()
         for table in ("case_event", "event_payload", "log_leaf", "log_node", "log_head")
     }
+    session.rollback()  # no lock held while the migration alters the tables
+    return rows
 
 
 def test_migration_0008_changes_no_stored_event(app, session, signer, blob_store):
