@@ -18,11 +18,11 @@ from cases.enums import AccountEventType, EventType
 from cases.lifecycle.actors import Actor
 from cases.models import Case, Subject, User
 from cases.review.search import search_cases
-from cases.trail.audit import overdue_integration, verify_trail
+from cases.trail.audit import pending_integration, verify_trail
 from cases.trail.blobs import BlobStore
 from cases.trail.events import TrailError
 from cases.trail.models import CaseEvent, Checkpoint, EventPayload
-from cases.trail.store import append_event, current_root, log_size, pending_events
+from cases.trail.store import append_event, current_root, log_size
 
 # Text search returns its best matches at once, not pages: the auditor pages through at most
 # this many of them (its newest-report window makes more rarely useful; precise words find more).
@@ -227,7 +227,7 @@ class LogState:
 def log_state(session: Session, *, pending_alert: timedelta) -> LogState:
     """The log's size and root now, its newest signed checkpoints, and what awaits integration."""
     size, root = current_root(session)
-    pending, _ = pending_events(session)
+    pending, overdue = pending_integration(session, older_than=pending_alert)
     recent = list(
         session.exec(
             select(Checkpoint).order_by(col(Checkpoint.id).desc()).limit(RECENT_CHECKPOINTS)
@@ -239,7 +239,7 @@ def log_state(session: Session, *, pending_alert: timedelta) -> LogState:
         latest=recent[0] if recent else None,
         recent=recent,
         pending=pending,
-        overdue=overdue_integration(session, older_than=pending_alert) if pending else None,
+        overdue=overdue,
     )
 
 

@@ -111,7 +111,7 @@ def verify_trail(
     failure. Events pending integration longer than `pending_alert` are reported as overdue."""
     report = AuditReport()
     if pending_alert is not None:
-        report.overdue = overdue_integration(session, older_than=pending_alert)
+        _, report.overdue = pending_integration(session, older_than=pending_alert)
     try:
         checkpoints = verified_checkpoints(session, verifier_key=verifier_key)
     except (CheckpointError, KeyFormatError) as exc:
@@ -161,13 +161,13 @@ def verify_trail(
     return report
 
 
-def overdue_integration(session: Session, *, older_than: timedelta) -> str | None:
-    """What to tell an operator when events have waited longer than `older_than` for a log
-    index (the integrator is not running, or cannot keep up); None when none has."""
+def pending_integration(session: Session, *, older_than: timedelta) -> tuple[int, str | None]:
+    """How many events await their log index, and what to tell an operator when some have
+    waited longer than `older_than` (the integrator is not running, or cannot keep up)."""
     count, oldest = pending_events(session)
     if count == 0 or utcnow() - oldest <= older_than:
-        return None
-    return (
+        return count, None
+    return count, (
         f"{count} event(s) pending integration, the oldest appended at {utc_timestamp(oldest)}, "
         f"more than {int(older_than.total_seconds())} s ago: is the log integrator running "
         "(`flask --app app trail integrate`)?"
